@@ -1,0 +1,81 @@
+"""Inference backends: each turns a padded batch into the network's outputs as NumPy arrays.
+
+The ONNX backend imports neither torch nor transformers; the torch backend is imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+OUTPUT_NAMES = ("hidden", "pooled", "event_logits", "mode_logits", "bio_logits")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class OnnxBackend:
+    """onnxruntime session over an exported graph (fp32 or int8)."""
+
+    def __init__(self, path: Path | str, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or int(os.environ.get("EVENTCODER_THREADS", "0") or 0)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.name = f"onnx:{Path(path).name}"
+
+    def run(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {k: v for k, v in batch.items() if k in self.input_names}
+        outputs = self.session.run(list(OUTPUT_NAMES), feeds)
+        return dict(zip(OUTPUT_NAMES, outputs))
+
+
+class TorchBackend:
+    """The torch network under inference mode (used for training-time evaluation and export)."""
+
+    def __init__(self, network: Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.network = network
+        self.name = "torch"
+
+    @classmethod
+    def from_directory(cls, model_dir: Path | str, head_sizes: dict[str, int],
+                       encoder_config: dict[str, Any]) -> "TorchBackend":
+        from safetensors.torch import load_file
+
+        from model.network import EventCoderNetwork
+
+        network = EventCoderNetwork.from_encoder_config(encoder_config, head_sizes)
+        state = load_file(str(Path(model_dir) / "model.safetensors"))
+        missing, unexpected = network.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            from model.directory import ModelDirectoryError
+
+            raise ModelDirectoryError(
+                f"{model_dir}/model.safetensors does not match the model's config "
+                f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+        network.eval()
+        return cls(network)
+
+    def run(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self.torch
+        was_training = self.network.training
+        self.network.eval()
+        with torch.inference_mode():
+            outputs = self.network(**{k: torch.from_numpy(v) for k, v in batch.items()})
+        if was_training:
+            self.network.train()
+        return {name: out.float().numpy() for name, out in zip(OUTPUT_NAMES, outputs)}

@@ -1,0 +1,76 @@
+"""The multi-task network: one shared encoder, sentence heads, a token head and span heads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig
+
+from model.heads import ACTOR_HEAD, EVENT_HEAD, MODE_HEAD, SPAN_HEADS
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class EventCoderNetwork(nn.Module):
+    """Encoder + heads. `forward` returns what the ONNX graph returns too.
+
+    Outputs: token vectors (B, T, H), the sentence vector (masked mean, B, H), event logits,
+    mode logits and BIO logits. Span heads take [span mean ; sentence vector] and are applied by
+    `span_logits` (torch, for training) or `model.heads.linear` (NumPy, for inference).
+    """
+
+    def __init__(self, encoder: nn.Module, head_sizes: dict[str, int], dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict()
+        for name in (EVENT_HEAD, MODE_HEAD, ACTOR_HEAD):
+            if name in head_sizes:
+                self.heads[name] = nn.Linear(hidden, head_sizes[name])
+        for name in SPAN_HEADS:
+            if name in head_sizes:
+                self.heads[name] = nn.Linear(2 * hidden, head_sizes[name])
+
+    @classmethod
+    def from_base(cls, base_model: str, head_sizes: dict[str, int], dropout: float = 0.1) -> "EventCoderNetwork":
+        """A fresh network on a pretrained encoder directory (heads randomly initialised)."""
+        encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False)
+        return cls(encoder, head_sizes, dropout)
+
+    @classmethod
+    def from_encoder_config(cls, config: PretrainedConfig | dict[str, Any], head_sizes: dict[str, int]
+                            ) -> "EventCoderNetwork":
+        """An empty network of the given shape, to be filled from a safetensors state dict."""
+        if isinstance(config, dict):
+            config = AutoConfig.for_model(**config)
+        encoder = AutoModel.from_config(config, add_pooling_layer=False)
+        return cls(encoder, head_sizes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None and getattr(self.encoder.config, "type_vocab_size", 0) > 1:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state
+        pooled = masked_mean(hidden, attention_mask)
+        dropped_pooled = self.dropout(pooled)
+        event_logits = self.heads[EVENT_HEAD](dropped_pooled)
+        mode_logits = self.heads[MODE_HEAD](dropped_pooled) if MODE_HEAD in self.heads else event_logits[:, :0]
+        bio_logits = self.heads[ACTOR_HEAD](self.dropout(hidden))
+        return hidden, pooled, event_logits, mode_logits, bio_logits
+
+    def span_logits(self, name: str, hidden: torch.Tensor, pooled: torch.Tensor,
+                    spans: torch.Tensor) -> torch.Tensor:
+        """Logits of a span head for rows (batch_index, first_token, last_token)."""
+        positions = torch.arange(hidden.shape[1], device=hidden.device)
+        mask = (positions[None, :] >= spans[:, 1:2]) & (positions[None, :] <= spans[:, 2:3])
+        mask = mask.to(hidden.dtype)
+        span_mean = torch.einsum("st,sth->sh", mask, hidden[spans[:, 0]]) / mask.sum(dim=1, keepdim=True)
+        features = torch.cat([span_mean, pooled[spans[:, 0]]], dim=-1)
+        return self.heads[name](self.dropout(features))

@@ -1,0 +1,320 @@
+"""The Predictor: documents in, SPEC prediction records out. Shared by the web page and the scorer."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+from model.backends import Backend, OnnxBackend
+from model.directory import (
+    ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, ModelDirectoryError, ModelMetadata, load_numpy_weights,
+    read_metadata,
+)
+from model.gazetteer import resolve_country
+from model.heads import (
+    ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, head_sizes, linear, pick_mode, softmax,
+    span_features,
+)
+from model.sentences import split_sentences
+from model.tokenization import char_span_to_tokens, decode_bio, load_tokenizer, pad_batch
+
+
+@dataclass
+class ActorPrediction:
+    text: str
+    start: int
+    end: int
+    role: str
+    score: float
+    stance: str = "NONE"
+    stance_score: float = 0.0
+    type: str = ""
+    type_score: float = 0.0
+    country: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "role": self.role,
+                "score": round(self.score, 4), "stance": self.stance,
+                "stance_score": round(self.stance_score, 4), "type": self.type,
+                "type_score": round(self.type_score, 4), "country": self.country}
+
+
+@dataclass
+class StancePrediction:
+    target: str
+    stance: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "stance": self.stance, "score": round(self.score, 4)}
+
+
+@dataclass
+class SentencePrediction:
+    doc_id: str
+    sentence_index: int
+    start: int
+    end: int
+    text: str
+    event_type: str
+    event_score: float
+    event_scores: dict[str, float]
+    mode: str = ""
+    mode_score: float = 0.0
+    actors: list[ActorPrediction] = field(default_factory=list)
+    stance: list[StancePrediction] = field(default_factory=list)
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC prediction record, fields in SPEC order (mode after the event fields)."""
+        return {
+            "doc_id": self.doc_id, "sentence_index": self.sentence_index, "start": self.start,
+            "end": self.end, "text": self.text, "event_type": self.event_type,
+            "event_score": round(self.event_score, 4),
+            "event_scores": {k: round(v, 4) for k, v in self.event_scores.items()},
+            "mode": self.mode, "mode_score": round(self.mode_score, 4),
+            "actors": [a.to_dict() for a in self.actors],
+            "stance": [s.to_dict() for s in self.stance],
+            "model": self.model,
+        }
+
+
+@dataclass
+class SentenceOutputs:
+    """Raw head outputs for one sentence (used by `evaluate`, which needs gold-span scores)."""
+
+    event_probs: np.ndarray
+    mode_logits: np.ndarray
+    spans: list[tuple[int, int, str, float]]           # predicted (start, end, role, score)
+    span_stance_probs: list[np.ndarray]                # per predicted span
+    span_type_probs: list[np.ndarray]
+    gold_stance_probs: list[np.ndarray | None] = field(default_factory=list)  # per gold span
+    gold_type_probs: list[np.ndarray | None] = field(default_factory=list)
+
+
+TargetsArg = Sequence[str] | Sequence[Sequence[str]] | None
+
+
+class Predictor:
+    """Runs every head in one encoder pass per sentence, plus one batched pass per free-text target."""
+
+    def __init__(self, metadata: ModelMetadata, tokenizer: Tokenizer, backend: Backend,
+                 head_weights: dict[str, np.ndarray], batch_size: int = 32) -> None:
+        self.metadata = metadata
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.head_weights = head_weights
+        self.batch_size = batch_size
+        maps = metadata.label_maps
+        self.event_labels = maps[EVENT_HEAD].labels
+        self.mode_labels = maps[MODE_HEAD].labels if MODE_HEAD in maps else []
+        self.bio_id2label = maps[ACTOR_HEAD].id2label
+        self.stance_labels = maps[STANCE_HEAD].labels
+        self.type_labels = maps[ACTOR_TYPE_HEAD].labels if ACTOR_TYPE_HEAD in maps else []
+        self.pad_id = tokenizer.token_to_id("[PAD]") or 0
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, model_dir: Path | str, backend: str = "auto", batch_size: int = 32,
+                        threads: int | None = None) -> "Predictor":
+        """Load a model directory. backend: auto (int8 ONNX, else fp32 ONNX, else torch), onnx,
+        onnx-int8, or torch. The ONNX backends never import torch."""
+        model_dir = Path(model_dir)
+        metadata = read_metadata(model_dir)
+        tokenizer = load_tokenizer(model_dir / TOKENIZER_FILE, metadata.max_length)
+        heads = load_numpy_weights(model_dir)
+        chosen = _choose_backend(model_dir, metadata, backend)
+        if chosen == "torch":
+            from model.backends import TorchBackend
+
+            if threads:
+                import torch
+
+                torch.set_num_threads(threads)
+            runner: Backend = TorchBackend.from_directory(model_dir, head_sizes(metadata.label_maps),
+                                                          metadata.encoder_config)
+        else:
+            runner = OnnxBackend(model_dir / chosen, threads=threads)
+        return cls(metadata, tokenizer, runner, heads, batch_size=batch_size)
+
+    @property
+    def model_tag(self) -> str:
+        return self.metadata.tag
+
+    # -------------------------------------------------------------- prediction
+    def predict(self, texts: Sequence[str], targets: TargetsArg = None, split: bool = True,
+                doc_ids: Sequence[str] | None = None) -> list[SentencePrediction]:
+        """Split each text into sentences (unless split=False) and code every sentence.
+
+        `targets` adds free-text stance targets: one list for all texts, or one list per text.
+        """
+        per_text_targets = _targets_per_text(targets, len(texts))
+        sentences: list[tuple[int, int, int, str]] = []   # (text index, start, end, sentence)
+        for index, text in enumerate(texts):
+            if split:
+                sentences.extend((index, s, e, t) for s, e, t in split_sentences(text))
+            elif text.strip():
+                sentences.append((index, 0, len(text), text))
+        outputs = self.analyze([s[3] for s in sentences])
+        target_lists = [per_text_targets[s[0]] for s in sentences]
+        free_text = self._free_text_stance([s[3] for s in sentences], target_lists)
+        results: list[SentencePrediction] = []
+        counters: dict[int, int] = {}
+        for (text_index, start, end, sentence), out, extra in zip(sentences, outputs, free_text):
+            sentence_index = counters.get(text_index, 0)
+            counters[text_index] = sentence_index + 1
+            doc_id = str(doc_ids[text_index]) if doc_ids is not None else str(text_index)
+            results.append(self._record(doc_id, sentence_index, start, end, sentence, out, extra))
+        return results
+
+    def analyze(self, sentences: Sequence[str],
+                gold_spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[SentenceOutputs]:
+        """One encoder pass per sentence, batched by length; optional gold spans get span scores."""
+        encodings = self.tokenizer.encode_batch(list(sentences)) if sentences else []
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        results: list[SentenceOutputs | None] = [None] * len(encodings)
+        for chunk_start in range(0, len(order), self.batch_size):
+            chunk = order[chunk_start : chunk_start + self.batch_size]
+            batch = pad_batch([encodings[i] for i in chunk], self.pad_id)
+            out = self.backend.run(batch)
+            for row, index in enumerate(chunk):
+                gold = gold_spans[index] if gold_spans is not None else None
+                results[index] = self._sentence_outputs(encodings[index], out, row, gold)
+        return [r for r in results if r is not None]
+
+    def _sentence_outputs(self, encoding: Encoding, out: dict[str, np.ndarray], row: int,
+                          gold: Sequence[tuple[int, int]] | None) -> SentenceOutputs:
+        n = len(encoding.ids)
+        hidden, pooled = out["hidden"][row, :n], out["pooled"][row]
+        bio_probs = softmax(out["bio_logits"][row, :n])
+        decoded = decode_bio(encoding, bio_probs.argmax(-1), bio_probs.max(-1), self.bio_id2label)
+        stance_probs, type_probs = [], []
+        for _, _, _, _, first, last in decoded:
+            feats = span_features(hidden, pooled, first, last)
+            stance_probs.append(softmax(linear(self.head_weights, STANCE_HEAD, feats)))
+            type_probs.append(self._type_probs(feats))
+        result = SentenceOutputs(
+            event_probs=softmax(out["event_logits"][row]), mode_logits=out["mode_logits"][row],
+            spans=[(s, e, role, score) for s, e, role, score, _, _ in decoded],
+            span_stance_probs=stance_probs, span_type_probs=type_probs)
+        for start, end in gold or []:
+            tokens = char_span_to_tokens(encoding, start, end)
+            if tokens is None:
+                result.gold_stance_probs.append(None)
+                result.gold_type_probs.append(None)
+                continue
+            feats = span_features(hidden, pooled, *tokens)
+            result.gold_stance_probs.append(softmax(linear(self.head_weights, STANCE_HEAD, feats)))
+            result.gold_type_probs.append(self._type_probs(feats))
+        return result
+
+    def _type_probs(self, feats: np.ndarray) -> np.ndarray:
+        if not self.type_labels:
+            return np.zeros(0, dtype=np.float32)
+        return softmax(linear(self.head_weights, ACTOR_TYPE_HEAD, feats))
+
+    def _free_text_stance(self, sentences: Sequence[str], target_lists: Sequence[Sequence[str]]
+                          ) -> list[list[StancePrediction]]:
+        """Stance toward user-named targets: (target, sentence) pairs, batched by length."""
+        pairs = [(i, t) for i, targets in enumerate(target_lists) for t in targets]
+        results: list[list[StancePrediction]] = [[] for _ in sentences]
+        if not pairs:
+            return results
+        encodings = self.tokenizer.encode_batch([(t, sentences[i]) for i, t in pairs])
+        order = sorted(range(len(pairs)), key=lambda k: len(encodings[k].ids))
+        for chunk_start in range(0, len(order), self.batch_size):
+            chunk = order[chunk_start : chunk_start + self.batch_size]
+            out = self.backend.run(pad_batch([encodings[k] for k in chunk], self.pad_id))
+            for row, k in enumerate(chunk):
+                encoding = encodings[k]
+                target_tokens = [i for i, s in enumerate(encoding.sequence_ids) if s == 0]
+                if not target_tokens:
+                    continue
+                n = len(encoding.ids)
+                feats = span_features(out["hidden"][row, :n], out["pooled"][row], target_tokens[0], target_tokens[-1])
+                probs = softmax(linear(self.head_weights, STANCE_HEAD, feats))
+                best = int(probs.argmax())
+                sentence_index, target = pairs[k]
+                results[sentence_index].append(StancePrediction(target, self.stance_labels[best], float(probs[best])))
+        # keep the caller's target order
+        for sentence_index, targets in enumerate(target_lists):
+            rank = {t: r for r, t in enumerate(targets)}
+            results[sentence_index].sort(key=lambda s: rank.get(s.target, 0))
+        return results
+
+    def _record(self, doc_id: str, sentence_index: int, start: int, end: int, sentence: str,
+                out: SentenceOutputs, free_text: list[StancePrediction]) -> SentencePrediction:
+        best = int(out.event_probs.argmax())
+        event_type = self.event_labels[best]
+        mode, mode_score = pick_mode(out.mode_logits, self.mode_labels, event_type) if self.mode_labels else ("", 0.0)
+        actors: list[ActorPrediction] = []
+        for (s, e, role, score), stance_probs, type_probs in zip(out.spans, out.span_stance_probs, out.span_type_probs):
+            stance_best = int(stance_probs.argmax())
+            actor = ActorPrediction(text=sentence[s:e], start=s, end=e, role=role, score=score,
+                                    stance=self.stance_labels[stance_best],
+                                    stance_score=float(stance_probs[stance_best]))
+            if len(type_probs):
+                type_best = int(type_probs.argmax())
+                actor.type, actor.type_score = self.type_labels[type_best], float(type_probs[type_best])
+            actor.country = resolve_country(sentence, s, e)
+            actors.append(actor)
+        stance = [StancePrediction(a.text, a.stance, a.stance_score) for a in actors
+                  if a.role == "TARGET" or a.stance != "NONE"]
+        stance.extend(free_text)
+        return SentencePrediction(
+            doc_id=doc_id, sentence_index=sentence_index, start=start, end=end, text=sentence,
+            event_type=event_type, event_score=float(out.event_probs[best]),
+            event_scores={label: float(p) for label, p in zip(self.event_labels, out.event_probs)},
+            mode=mode, mode_score=mode_score, actors=actors, stance=stance, model=self.model_tag)
+
+
+def _targets_per_text(targets: TargetsArg, n_texts: int) -> list[list[str]]:
+    if not targets:
+        return [[] for _ in range(n_texts)]
+    if all(isinstance(t, str) for t in targets):
+        shared = [t.strip() for t in targets if t.strip()]  # type: ignore[union-attr]
+        return [list(shared) for _ in range(n_texts)]
+    if len(targets) != n_texts:
+        raise ValueError(f"targets has {len(targets)} lists for {n_texts} texts")
+    return [[t.strip() for t in ts if t.strip()] for ts in targets]  # type: ignore[union-attr]
+
+
+def _choose_backend(model_dir: Path, metadata: ModelMetadata, backend: str) -> str:
+    """The file name of the ONNX graph to use, or 'torch'."""
+    preference = os.environ.get("EVENTCODER_BACKEND", backend)
+    int8, fp32 = model_dir / ONNX_INT8_FILE, model_dir / ONNX_FILE
+    if preference == "torch":
+        return "torch"
+    if preference == "onnx-int8":
+        if not int8.is_file():
+            raise ModelDirectoryError(f"{int8} is missing; make it with: eventcoder export --model {model_dir}")
+        return ONNX_INT8_FILE
+    if preference == "onnx":
+        if not fp32.is_file():
+            raise ModelDirectoryError(f"{fp32} is missing; make it with: eventcoder export --model {model_dir}")
+        return ONNX_FILE
+    if preference != "auto":
+        raise ValueError(f"unknown backend {preference!r} (auto, onnx, onnx-int8, torch)")
+    shipped = metadata.onnx.get("default")
+    if shipped and (model_dir / shipped).is_file():
+        return shipped
+    for candidate in (int8, fp32):
+        if candidate.is_file():
+            return candidate.name
+    return "torch"
+
+
+def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,147 @@
+"""Tokenization and token-label alignment, shared by training and every inference backend.
+
+Uses the `tokenizers` library directly (not transformers) so that the ONNX path stays light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+IGNORE_INDEX = -100
+
+
+def load_tokenizer(path: Path | str, max_length: int) -> Tokenizer:
+    """Load `tokenizer.json` with padding off (batches are padded dynamically) and truncation on."""
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length)
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """One word of an encoding: its first and last token and its character offsets."""
+
+    first_token: int
+    last_token: int
+    start: int
+    end: int
+
+
+def words_of(encoding: Encoding, sequence: int = 0) -> list[WordSpan]:
+    """The words of one sequence of an encoding, in order (special tokens excluded)."""
+    words: dict[int, WordSpan] = {}
+    seq_ids = encoding.sequence_ids
+    for index, (word_id, (start, end)) in enumerate(zip(encoding.word_ids, encoding.offsets)):
+        if word_id is None or seq_ids[index] != sequence:
+            continue
+        if word_id in words:
+            w = words[word_id]
+            words[word_id] = WordSpan(w.first_token, index, w.start, max(w.end, end))
+        else:
+            words[word_id] = WordSpan(index, index, start, end)
+    return [words[k] for k in sorted(words)]
+
+
+def align_bio_labels(encoding: Encoding, spans: Sequence[tuple[int, int, str]] | None,
+                     label2id: dict[str, int]) -> list[int]:
+    """BIO label ids per token for character spans `(start, end, role)`.
+
+    The first sub-token of each word carries the word's tag; special tokens and later sub-tokens
+    get -100 so they do not count in the loss. A word belongs to a span when its first character
+    lies inside it. `spans=None` means the line has no actor annotation: every token is -100.
+    """
+    labels = [IGNORE_INDEX] * len(encoding.ids)
+    if spans is None:
+        return labels
+    ordered = sorted(spans)
+    previous_span = -1
+    for word in words_of(encoding):
+        tag, current_span = "O", -1
+        for index, (start, end, role) in enumerate(ordered):
+            if start <= word.start < end:
+                current_span = index
+                tag = ("I-" if index == previous_span else "B-") + role
+                break
+        labels[word.first_token] = label2id[tag]
+        previous_span = current_span
+    return labels
+
+
+def char_span_to_tokens(encoding: Encoding, start: int, end: int, sequence: int = 0) -> tuple[int, int] | None:
+    """First and last token (inclusive) covering characters [start, end); None if truncated away."""
+    first = last = None
+    for index, (tok_start, tok_end) in enumerate(encoding.offsets):
+        if encoding.sequence_ids[index] != sequence or tok_end <= tok_start:
+            continue
+        if tok_end > start and tok_start < end:
+            if first is None:
+                first = index
+            last = index
+    if first is None or last is None:
+        return None
+    return first, last
+
+
+def decode_bio(encoding: Encoding, tag_ids: np.ndarray, tag_probs: np.ndarray,
+               id2label: dict[int, str]) -> list[tuple[int, int, str, float, int, int]]:
+    """Turn per-token tag predictions into character spans.
+
+    Reads the tag of each word's first sub-token. An I- tag with no open span of the same role
+    opens one (the usual lenient decoding). Returns (start, end, role, score, first_token,
+    last_token), where score is the mean tag probability over the span's words.
+    """
+    spans: list[tuple[int, int, str, float, int, int]] = []
+    current: list = []  # [start, end, role, probs, first_token, last_token]
+
+    def close() -> None:
+        if current:
+            start, end, role, probs, first, last = current
+            spans.append((start, end, role, float(np.mean(probs)), first, last))
+            current.clear()
+
+    for word in words_of(encoding):
+        tag = id2label[int(tag_ids[word.first_token])]
+        prob = float(tag_probs[word.first_token])
+        if tag == "O":
+            close()
+            continue
+        prefix, _, role = tag.partition("-")
+        if prefix == "I" and current and current[2] == role:
+            current[1] = word.end
+            current[3].append(prob)
+            current[5] = word.last_token
+        else:
+            close()
+            current.extend([word.start, word.end, role, [prob], word.first_token, word.last_token])
+    close()
+    return spans
+
+
+def pad_batch(encodings: Sequence[Encoding], pad_id: int = 0) -> dict[str, np.ndarray]:
+    """Pad a batch to its longest member (dynamic padding)."""
+    length = max(len(e.ids) for e in encodings)
+    batch = {
+        "input_ids": np.full((len(encodings), length), pad_id, dtype=np.int64),
+        "attention_mask": np.zeros((len(encodings), length), dtype=np.int64),
+        "token_type_ids": np.zeros((len(encodings), length), dtype=np.int64),
+    }
+    for row, e in enumerate(encodings):
+        n = len(e.ids)
+        batch["input_ids"][row, :n] = e.ids
+        batch["attention_mask"][row, :n] = 1
+        batch["token_type_ids"][row, :n] = e.type_ids
+    return batch
+
+
+def bio_label_names(roles: Sequence[str]) -> list[str]:
+    """The BIO tag set for a list of roles, 'O' first."""
+    names = ["O"]
+    for role in roles:
+        names.extend([f"B-{role}", f"I-{role}"])
+    return names

@@ -1,0 +1,199 @@
+"""The `eventcoder` command: train, evaluate, score, export, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEFAULT_MODEL = "models/default"
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, exit code 2."""
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="fine-tune a model and write its directory")
+    p.add_argument("--config", default="configs/default.yaml")
+    p.add_argument("--train-file")
+    p.add_argument("--dev-file")
+    p.add_argument("--test-file")
+    p.add_argument("--extra-train-file", action="append", dest="extra_train_files",
+                   help="more labeled data (e.g. corrections); repeatable")
+    p.add_argument("--output-dir")
+    p.add_argument("--base-model")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config setting, e.g. --set max_length=96")
+
+
+def _add_evaluate(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="per-head metrics of a model on labeled data")
+    p.add_argument("data")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("-o", "--output-dir", default=None, help="where report.json and confusion.png go")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8", "torch"])
+
+
+def _add_score(sub: Any) -> None:
+    p = sub.add_parser("score", help="code every sentence of files of documents")
+    p.add_argument("inputs", nargs="+", help=".txt, .csv, .tsv, .jsonl, .parquet files, folders or globs")
+    p.add_argument("-o", "--output", required=True, help=".jsonl, .csv or .parquet")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--no-split", action="store_true", help="each row is one sentence")
+    p.add_argument("--lines", action="store_true", help=".txt: one document per line")
+    p.add_argument("--targets", default="", help="comma-separated free-text stance targets")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--chunk-size", type=int, default=256, help="documents per committed chunk")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--on-error", choices=["fail", "skip"], default="fail")
+    p.add_argument("--summary", help="write a bar chart of event-type counts to this .png")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8", "torch"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="write model.onnx and model.int8.onnx into a model directory")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--no-quantize", action="store_true")
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser("demo", help="the web page (binds 127.0.0.1 unless told otherwise)")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--corrections", default="data/corrections.jsonl")
+    p.add_argument("--config", default="configs/default.yaml", help="training config for retraining")
+    p.add_argument("--max-chars", type=int, default=100_000)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventcoder", description="Code news sentences: event type, actors, stance.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_evaluate, _add_score, _add_export, _add_demo):
+        add(sub)
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.trainer import train_from_config
+
+    config = TrainConfig.from_yaml(args.config)
+    overrides = dict(item.split("=", 1) for item in args.set if "=" in item)
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        raise UserError(f"--set expects KEY=VALUE, got {bad[0]!r}")
+    config = config.override(
+        train_file=args.train_file, dev_file=args.dev_file, test_file=args.test_file,
+        output_dir=args.output_dir, base_model=args.base_model, epochs=args.epochs, seed=args.seed,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        extra_train_files=args.extra_train_files, **overrides)
+    if args.no_onnx:
+        config = config.override(export_onnx=False)
+    result = train_from_config(config)
+    summary = {k: result.metrics[k]["summary"] for k in ("dev", "test") if k in result.metrics}
+    print(json.dumps({"output_dir": str(result.output_dir), "train_seconds": round(result.seconds, 1),
+                      "best_epoch": result.metrics["best_epoch"], **summary,
+                      **({"onnx": result.metrics["onnx"]} if "onnx" in result.metrics else {})}, indent=1))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from model.predictor import Predictor
+    from training.data import read_labeled_file
+    from training.report import write_report
+
+    predictor = Predictor.from_pretrained(args.model, backend=args.backend)
+    records = read_labeled_file(args.data)
+    from training.metrics import evaluate_predictor
+
+    report = evaluate_predictor(predictor, records)
+    report["model"] = predictor.model_tag
+    report["backend"] = predictor.backend.name
+    out_dir = Path(args.output_dir) if args.output_dir else Path(args.model) / "evaluation"
+    paths = write_report(report, out_dir)
+    print(json.dumps(report["summary"], indent=1))
+    print(f"report: {paths['json']}; confusion matrix: {paths['png']}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from serve.scoring import ScoreOptions, score_files
+
+    options = ScoreOptions(
+        inputs=args.inputs, output=args.output, model=args.model, split=not args.no_split, lines=args.lines,
+        targets=[t.strip() for t in args.targets.split(",") if t.strip()], text_column=args.text_column,
+        id_column=args.id_column, chunk_size=args.chunk_size, resume=args.resume, on_error=args.on_error,
+        summary_png=args.summary, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
+    score_files(options)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from model.directory import read_metadata, write_metadata
+    from model.backends import TorchBackend
+    from model.export import export_onnx
+    from model.heads import head_sizes
+
+    metadata = read_metadata(args.model)
+    backend = TorchBackend.from_directory(args.model, head_sizes(metadata.label_maps), metadata.encoder_config)
+    metadata.onnx = export_onnx(backend.network, Path(args.model), quantize=not args.no_quantize)
+    write_metadata(Path(args.model), metadata)
+    print(json.dumps(metadata.onnx))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from serve.app import launch
+
+    launch(model_dir=args.model, host=args.host, port=args.port, corrections=args.corrections,
+           config=args.config, max_chars=args.max_chars)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "score": cmd_score, "export": cmd_export, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(message)s")
+    from model.directory import ModelDirectoryError
+    from training.data import DataError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (UserError, DataError, ModelDirectoryError, FileNotFoundError, ValueError) as err:
+        if args.debug:
+            raise
+        print(f"eventcoder {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"eventcoder {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

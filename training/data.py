@@ -1,0 +1,216 @@
+"""Reading and validating labeled data (SPEC JSONL, CSV, TSV).
+
+Every problem is a `DataError` naming the file, the line and the field. A line may carry any
+subset of the annotations (event_type, mode, actors, stance); a missing one is None and that head
+does not learn from the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+TEXT_FIELD = "text"
+
+
+class DataError(ValueError):
+    """Bad labeled data; the message names file, line and field."""
+
+    def __init__(self, path: str | Path, line: int, field: str, message: str) -> None:
+        super().__init__(f"{path}:{line}: field '{field}': {message}")
+        self.path, self.line, self.field, self.message = str(path), line, field, message
+
+
+@dataclass
+class Actor:
+    start: int
+    end: int
+    role: str
+    type: str | None = None
+    country: str | None = None
+
+
+@dataclass
+class StanceLabel:
+    target: str
+    stance: str
+
+
+@dataclass
+class LabeledSentence:
+    text: str
+    event_type: str | None
+    mode: str | None
+    actors: list[Actor] | None
+    stance: list[StanceLabel] | None
+    source: str  # "file:line", for error messages and reports
+
+    def actor_text(self, actor: Actor) -> str:
+        return self.text[actor.start : actor.end]
+
+
+@dataclass
+class LabelSets:
+    """The labels a config allows; None for a head means "take them from the data"."""
+
+    event_types: list[str] | None = None
+    roles: list[str] | None = None
+    stances: list[str] | None = None
+    actor_types: list[str] | None = None
+    modes: list[str] | None = None  # "TYPE/mode"
+
+
+def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, raw row) pairs. CSV/TSV rows count their header as line 1."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+                if reader.fieldnames is None or TEXT_FIELD not in reader.fieldnames:
+                    raise DataError(path, 1, TEXT_FIELD, "the header has no 'text' column")
+                for row in reader:
+                    yield reader.line_num, _decode_json_columns(path, reader.line_num, row)
+            return
+        with path.open(encoding="utf-8-sig") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                if "\x00" in line:
+                    raise DataError(path, line_no, "line", "contains a NUL byte")
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(path, line_no, "line", f"not valid JSON ({err.msg} at column {err.colno})") from None
+                if not isinstance(row, dict):
+                    raise DataError(path, line_no, "line", f"expected a JSON object, got {type(row).__name__}")
+                yield line_no, row
+    except UnicodeDecodeError as err:
+        raise DataError(path, _line_of_offset(path, err.start), "line", "is not valid UTF-8") from None
+
+
+def _line_of_offset(path: Path, offset: int) -> int:
+    with path.open("rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
+
+
+def _decode_json_columns(path: Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for key, value in row.items():
+        if key is None:
+            raise DataError(path, line, "line", "more cells than header columns")
+        if value is None or value == "":
+            decoded[key] = None
+        elif key in ("actors", "stance"):
+            try:
+                decoded[key] = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise DataError(path, line, key, f"not a JSON list ({err.msg})") from None
+        else:
+            decoded[key] = value
+    return decoded
+
+
+def read_labeled_file(path: str | Path, labels: LabelSets | None = None) -> list[LabeledSentence]:
+    """Read and validate one labeled file; raises DataError on the first problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, 0, "file", "does not exist")
+    labels = labels or LabelSets()
+    records = [_validate(path, line, row, labels) for line, row in _raw_rows(path)]
+    if not records:
+        raise DataError(path, 0, "file", "holds no labeled sentences")
+    return records
+
+
+def _check_label(path: Path, line: int, field: str, value: Any, allowed: list[str] | None) -> str:
+    if not isinstance(value, str) or not value:
+        raise DataError(path, line, field, f"expected a label string, got {value!r}")
+    if allowed is not None and value not in allowed:
+        raise DataError(path, line, field, f"unknown label {value!r} (the config allows {', '.join(allowed)})")
+    return value
+
+
+def _validate(path: Path, line: int, row: dict[str, Any], labels: LabelSets) -> LabeledSentence:
+    text = row.get(TEXT_FIELD)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(path, line, TEXT_FIELD, "missing or empty")
+    event_type = row.get("event_type")
+    if event_type is not None:
+        event_type = _check_label(path, line, "event_type", event_type, labels.event_types)
+    mode = row.get("mode") or None
+    if mode is not None:
+        if event_type is None:
+            raise DataError(path, line, "mode", "a mode needs an event_type")
+        allowed_modes = labels.modes
+        _check_label(path, line, "mode", f"{event_type}/{mode}", allowed_modes)
+    actors = _validate_actors(path, line, row.get("actors"), text, labels)
+    stance = _validate_stance(path, line, row.get("stance"), labels)
+    return LabeledSentence(text, event_type, mode, actors, stance, f"{path.name}:{line}")
+
+
+def _validate_actors(path: Path, line: int, raw: Any, text: str, labels: LabelSets) -> list[Actor] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise DataError(path, line, "actors", f"expected a list, got {type(raw).__name__}")
+    actors: list[Actor] = []
+    for i, item in enumerate(raw):
+        field = f"actors[{i}]"
+        if not isinstance(item, dict):
+            raise DataError(path, line, field, "expected an object with start, end, role")
+        start, end = item.get("start"), item.get("end")
+        if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
+            raise DataError(path, line, f"{field}.start", "start and end must be integers")
+        if not 0 <= start < end <= len(text):
+            raise DataError(path, line, f"{field}.start",
+                            f"offsets {start}:{end} fall outside the text (length {len(text)})")
+        role = _check_label(path, line, f"{field}.role", item.get("role"), labels.roles)
+        actor_type = item.get("type") or None
+        if actor_type is not None:
+            _check_label(path, line, f"{field}.type", actor_type, labels.actor_types)
+        country = item.get("country")
+        if country is not None and not isinstance(country, str):
+            raise DataError(path, line, f"{field}.country", "expected a string")
+        actors.append(Actor(start, end, role, actor_type, country))
+    ordered = sorted(actors, key=lambda a: a.start)
+    for previous, current in zip(ordered, ordered[1:]):
+        if current.start < previous.end:
+            raise DataError(path, line, "actors",
+                            f"spans {previous.start}:{previous.end} and {current.start}:{current.end} overlap")
+    return actors
+
+
+def _validate_stance(path: Path, line: int, raw: Any, labels: LabelSets) -> list[StanceLabel] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise DataError(path, line, "stance", f"expected a list, got {type(raw).__name__}")
+    result: list[StanceLabel] = []
+    for i, item in enumerate(raw):
+        field = f"stance[{i}]"
+        if not isinstance(item, dict):
+            raise DataError(path, line, field, "expected an object with target and stance")
+        target = item.get("target")
+        if not isinstance(target, str) or not target.strip():
+            raise DataError(path, line, f"{field}.target", "missing or empty")
+        stance = _check_label(path, line, f"{field}.stance", item.get("stance"), labels.stances)
+        result.append(StanceLabel(target, stance))
+    return result
+
+
+def derive_label_sets(records: list[LabeledSentence], configured: LabelSets) -> LabelSets:
+    """Fill the heads the config left open with the labels seen in the data (sorted)."""
+    def seen(values: Any) -> list[str]:
+        return sorted({v for v in values if v})
+
+    return LabelSets(
+        event_types=configured.event_types or seen(r.event_type for r in records),
+        roles=configured.roles or seen(a.role for r in records for a in (r.actors or [])),
+        stances=configured.stances or seen(s.stance for r in records for s in (r.stance or [])) or ["NONE"],
+        actor_types=configured.actor_types or seen(a.type for r in records for a in (r.actors or [])),
+        modes=configured.modes or seen(f"{r.event_type}/{r.mode}" for r in records if r.mode),
+    )

@@ -1,0 +1,161 @@
+"""Metrics of every head, computed from a Predictor's outputs on labeled sentences."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+import numpy as np
+
+from model.gazetteer import resolve_country
+from model.heads import pick_mode
+from training.data import LabeledSentence
+
+
+def classification_report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Per-label precision/recall/F1/support, macro-F1 over labels present in gold or predictions,
+    accuracy, and the confusion matrix (rows gold, columns predicted)."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    for g, p in zip(gold, predicted):
+        matrix[index[g], index[p]] += 1
+    per_label: dict[str, dict[str, float]] = {}
+    f1s = []
+    for label, i in index.items():
+        tp = int(matrix[i, i])
+        fp = int(matrix[:, i].sum() - tp)
+        fn = int(matrix[i, :].sum() - tp)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
+        if tp + fn or tp + fp:
+            f1s.append(f1)
+    total = int(matrix.sum())
+    return {
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "accuracy": float(np.trace(matrix) / total) if total else 0.0,
+        "per_label": per_label,
+        "labels": list(labels),
+        "confusion_matrix": matrix.tolist(),
+        "count": total,
+    }
+
+
+def span_report(gold: Sequence[set[tuple[int, int, str]]], predicted: Sequence[set[tuple[int, int, str]]],
+                roles: Sequence[str]) -> dict[str, Any]:
+    """Exact-match (start, end, role) precision/recall/F1 per role and micro over all roles."""
+    counts = {role: Counter() for role in roles}
+    for g, p in zip(gold, predicted):
+        for role in roles:
+            g_role = {s for s in g if s[2] == role}
+            p_role = {s for s in p if s[2] == role}
+            counts[role]["tp"] += len(g_role & p_role)
+            counts[role]["fp"] += len(p_role - g_role)
+            counts[role]["fn"] += len(g_role - p_role)
+
+    def prf(c: Counter) -> dict[str, float]:
+        precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
+        recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "support": c["tp"] + c["fn"]}
+
+    total = sum(counts.values(), Counter())
+    # spans found with the right boundaries whatever the role: how well actors are found at all
+    unlabeled = Counter()
+    for g, p in zip(gold, predicted):
+        g_spans, p_spans = {(s, e) for s, e, _ in g}, {(s, e) for s, e, _ in p}
+        unlabeled["tp"] += len(g_spans & p_spans)
+        unlabeled["fp"] += len(p_spans - g_spans)
+        unlabeled["fn"] += len(g_spans - p_spans)
+    return {"per_role": {role: prf(c) for role, c in counts.items()}, "micro": prf(total),
+            "unlabeled_spans": prf(unlabeled),
+            "macro_f1": float(np.mean([prf(c)["f1"] for c in counts.values()])) if counts else 0.0}
+
+
+def evaluate_predictor(predictor: Any, records: Sequence[LabeledSentence]) -> dict[str, Any]:
+    """Every head's metrics on labeled sentences. Stance and actor type are scored on the gold
+    actor spans (the span heads' own quality); roles are scored end to end on predicted spans."""
+    gold_spans = [[(a.start, a.end) for a in (r.actors or [])] for r in records]
+    outputs = predictor.analyze([r.text for r in records], gold_spans=gold_spans)
+    report: dict[str, Any] = {"sentences": len(records)}
+
+    event_labels = predictor.event_labels
+    pairs = [(r.event_type, event_labels[int(o.event_probs.argmax())]) for r, o in zip(records, outputs)
+             if r.event_type is not None and r.event_type in event_labels]
+    if pairs:
+        report["event_type"] = classification_report([g for g, _ in pairs], [p for _, p in pairs], event_labels)
+
+    if predictor.mode_labels:
+        mode_gold, mode_pred = [], []
+        for r, o in zip(records, outputs):
+            if r.mode and r.event_type:
+                predicted_type = event_labels[int(o.event_probs.argmax())]
+                mode, _ = pick_mode(o.mode_logits, predictor.mode_labels, predicted_type)
+                mode_gold.append(f"{r.event_type}/{r.mode}")
+                mode_pred.append(f"{predicted_type}/{mode}" if mode else f"{predicted_type}/")
+        if mode_gold:
+            labels = sorted(set(mode_gold) | set(mode_pred))
+            report["mode"] = classification_report(mode_gold, mode_pred, labels)
+            report["mode"].pop("confusion_matrix")
+
+    with_actors = [(r, o) for r, o in zip(records, outputs) if r.actors is not None]
+    if with_actors:
+        roles = [label[2:] for label in predictor.bio_id2label.values() if label.startswith("B-")]
+        report["actors"] = span_report(
+            [{(a.start, a.end, a.role) for a in r.actors or []} for r, _ in with_actors],
+            [{(s, e, role) for s, e, role, _ in o.spans} for _, o in with_actors], roles)
+
+    stance_gold, stance_pred, type_gold, type_pred = [], [], [], []
+    country_hits = country_total = 0
+    for r, o in zip(records, outputs):
+        stance_by_target = {s.target: s.stance for s in (r.stance or [])}
+        for actor, stance_probs, type_probs in zip(r.actors or [], o.gold_stance_probs, o.gold_type_probs):
+            if stance_probs is None:
+                continue
+            gold_stance = stance_by_target.get(r.actor_text(actor))
+            if r.stance is not None and gold_stance in predictor.stance_labels:
+                stance_gold.append(gold_stance)
+                stance_pred.append(predictor.stance_labels[int(stance_probs.argmax())])
+            if actor.type and predictor.type_labels and actor.type in predictor.type_labels:
+                type_gold.append(actor.type)
+                type_pred.append(predictor.type_labels[int(type_probs.argmax())])
+            if actor.country is not None:
+                country_total += 1
+                country_hits += resolve_country(r.text, actor.start, actor.end) == actor.country
+    if stance_gold:
+        report["stance"] = classification_report(stance_gold, stance_pred, predictor.stance_labels)
+    if type_gold:
+        report["actor_type"] = classification_report(type_gold, type_pred, predictor.type_labels)
+    if country_total:
+        report["country"] = {"accuracy": country_hits / country_total, "count": country_total}
+    report["summary"] = summarize(report)
+    return report
+
+
+def summarize(report: dict[str, Any]) -> dict[str, float]:
+    """The headline figure of each head."""
+    summary: dict[str, float] = {}
+    for head in ("event_type", "mode", "stance", "actor_type"):
+        if head in report:
+            summary[f"{head}_macro_f1"] = round(report[head]["macro_f1"], 4)
+    if "actors" in report:
+        summary["actors_micro_f1"] = round(report["actors"]["micro"]["f1"], 4)
+    if "country" in report:
+        summary["country_accuracy"] = round(report["country"]["accuracy"], 4)
+    return summary
+
+
+def selection_score(summary: dict[str, float]) -> float:
+    """The figure the best epoch is chosen by: the mean of the three core heads."""
+    keys = ("event_type_macro_f1", "actors_micro_f1", "stance_macro_f1")
+    values = [summary[k] for k in keys if k in summary]
+    return float(np.mean(values)) if values else 0.0
+
+
+def top_confusions(report: dict[str, Any], n: int = 5) -> list[tuple[str, str, int]]:
+    """The n most frequent (gold, predicted) off-diagonal pairs of a classification report."""
+    labels, matrix = report["labels"], report["confusion_matrix"]
+    cells = [(labels[i], labels[j], matrix[i][j]) for i in range(len(labels)) for j in range(len(labels))
+             if i != j and matrix[i][j]]
+    return sorted(cells, key=lambda c: -c[2])[:n]

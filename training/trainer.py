@@ -1,0 +1,374 @@
+"""Fine-tuning the multi-task network: features, batching, the loop, the model directory."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tokenizers import Encoding, Tokenizer
+from tqdm.auto import tqdm
+
+from model.backends import TorchBackend
+from model.directory import ModelMetadata, write_atomically, write_metadata
+from model.heads import (
+    ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, LabelMap, head_sizes,
+)
+from model.network import EventCoderNetwork
+from model.predictor import Predictor
+from model.tokenization import IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, pad_batch
+from training.config import TrainConfig, resolve_base_model
+from training.data import LabeledSentence, LabelSets, derive_label_sets, read_labeled_file
+from training.metrics import evaluate_predictor, selection_score
+
+log = logging.getLogger(__name__)
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass
+class Features:
+    """One training sentence, tokenized and aligned with every head's labels."""
+
+    text: str
+    encoding: Encoding
+    event: int
+    mode: int
+    bio: list[int]
+    spans: list[tuple[int, int, int, int]]          # (first token, last token, stance id, type id)
+    pair_stances: list[tuple[str, int]]             # free-text (target, stance id) needing a pair pass
+    span_stances: list[tuple[str, int]] = field(default_factory=list)  # actor text -> stance, for pair practice
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def build_label_maps(label_sets: LabelSets) -> dict[str, LabelMap]:
+    maps = {
+        EVENT_HEAD: LabelMap(list(label_sets.event_types or [])),
+        ACTOR_HEAD: LabelMap(bio_label_names(label_sets.roles or [])),
+        STANCE_HEAD: LabelMap(list(label_sets.stances or ["NONE"])),
+    }
+    if label_sets.modes:
+        maps[MODE_HEAD] = LabelMap(list(label_sets.modes))
+    if label_sets.actor_types:
+        maps[ACTOR_TYPE_HEAD] = LabelMap(list(label_sets.actor_types))
+    return maps
+
+
+def make_features(record: LabeledSentence, tokenizer: Tokenizer, maps: dict[str, LabelMap]) -> Features:
+    encoding = tokenizer.encode(record.text)
+    event = maps[EVENT_HEAD].label2id[record.event_type] if record.event_type else IGNORE_INDEX
+    mode = IGNORE_INDEX
+    if record.mode and MODE_HEAD in maps:
+        mode = maps[MODE_HEAD].label2id.get(f"{record.event_type}/{record.mode}", IGNORE_INDEX)
+    spans_for_bio = None if record.actors is None else [(a.start, a.end, a.role) for a in record.actors]
+    bio = align_bio_labels(encoding, spans_for_bio, maps[ACTOR_HEAD].label2id)
+    stance_of = {s.target: s.stance for s in record.stance or []}
+    stance_ids = maps[STANCE_HEAD].label2id
+    type_ids = maps[ACTOR_TYPE_HEAD].label2id if ACTOR_TYPE_HEAD in maps else {}
+    spans: list[tuple[int, int, int, int]] = []
+    span_stances: list[tuple[str, int]] = []
+    actor_texts = set()
+    for actor in record.actors or []:
+        tokens = char_span_to_tokens(encoding, actor.start, actor.end)
+        text = record.actor_text(actor)
+        actor_texts.add(text)
+        stance = stance_ids.get(stance_of[text], IGNORE_INDEX) if text in stance_of else IGNORE_INDEX
+        type_id = type_ids.get(actor.type, IGNORE_INDEX) if actor.type else IGNORE_INDEX
+        if tokens is not None and (stance != IGNORE_INDEX or type_id != IGNORE_INDEX):
+            spans.append((tokens[0], tokens[1], stance, type_id))
+        if stance != IGNORE_INDEX:
+            span_stances.append((text, stance))
+    pair_stances = [(s.target, stance_ids[s.stance]) for s in record.stance or []
+                    if s.target not in actor_texts and s.stance in stance_ids]
+    return Features(record.text, encoding, event, mode, bio, spans, pair_stances, span_stances)
+
+
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, sort by length inside pools of 50 batches, cut into batches, shuffle the batches:
+    little padding, still random order."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+class MultiTaskTrainer:
+    def __init__(self, config: TrainConfig, progress: bool = True, callback: ProgressCallback | None = None) -> None:
+        self.config = config
+        self.progress = progress
+        self.callback = callback
+
+    # ---------------------------------------------------------------- set-up
+    def _seed(self) -> None:
+        random.seed(self.config.seed)
+        np.random.seed(self.config.seed)
+        torch.manual_seed(self.config.seed)
+
+    def _load_data(self) -> tuple[list[LabeledSentence], list[LabeledSentence], LabelSets]:
+        c = self.config
+        configured = LabelSets(
+            event_types=c.labels.event_types or None, roles=c.labels.roles or None,
+            stances=c.labels.stances or None, actor_types=c.labels.actor_types or None,
+            modes=c.labels.modes or None)
+        train = read_labeled_file(c.train_file, configured)
+        for extra in c.extra_train_files:
+            if Path(extra).is_file() and Path(extra).stat().st_size > 0:
+                train.extend(read_labeled_file(extra, configured))
+        label_sets = derive_label_sets(train, configured)
+        dev = read_labeled_file(c.dev_file, label_sets) if c.dev_file else []
+        return train, dev, label_sets
+
+    # ------------------------------------------------------------------ main
+    def train(self) -> TrainResult:
+        c = self.config
+        started = time.perf_counter()
+        self._seed()
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        base_dir = resolve_base_model(c.base_model)
+        train_records, dev_records, label_sets = self._load_data()
+        self._dev_records = dev_records
+        maps = build_label_maps(label_sets)
+        self._none_stance_id = maps[STANCE_HEAD].label2id.get("NONE", -1)
+
+        from transformers import AutoTokenizer
+
+        hf_tokenizer = AutoTokenizer.from_pretrained(base_dir)
+        tokenizer: Tokenizer = hf_tokenizer.backend_tokenizer
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=c.max_length)
+        features = [make_features(r, tokenizer, maps) for r in train_records]
+
+        network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
+        metadata = ModelMetadata(name=c.name, version=c.version, max_length=c.max_length, label_maps=maps,
+                                 roles=list(label_sets.roles or []),
+                                 encoder_config=network.encoder.config.to_dict(), onnx={})
+        optimizer = torch.optim.AdamW([
+            {"params": network.encoder.parameters(), "lr": c.learning_rate},
+            {"params": network.heads.parameters(), "lr": c.head_learning_rate},
+        ], weight_decay=c.weight_decay)
+        rng = random.Random(c.seed)
+        steps_per_epoch = (len(features) + c.batch_size - 1) // c.batch_size
+        total_steps = max(1, steps_per_epoch * c.epochs)
+        warmup = int(total_steps * c.warmup_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / max(1, warmup), max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+
+        history: list[dict[str, Any]] = []
+        best_score, best_state, best_report, best_epoch = -1.0, None, None, 0
+        step = 0
+        for epoch in range(1, c.epochs + 1):
+            network.train()
+            epoch_started = time.perf_counter()
+            batches = length_bucketed_batches([len(f.encoding.ids) for f in features], c.batch_size, rng)
+            bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress, unit="batch")
+            losses: list[float] = []
+            for batch_index in bar:
+                loss = self._step(network, [features[i] for i in batch_index], tokenizer, rng)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                losses.append(float(loss.detach()))
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+                if self.callback:
+                    self.callback(step / total_steps * 0.95, f"epoch {epoch}/{c.epochs}, loss {np.mean(losses[-50:]):.3f}")
+            entry: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0,
+                                     "seconds": round(time.perf_counter() - epoch_started, 1)}
+            if dev_records:
+                predictor = self._predictor(network, metadata, tokenizer)
+                report = evaluate_predictor(predictor, dev_records)
+                entry["dev"] = report["summary"]
+                score = selection_score(report["summary"])
+                if score > best_score:
+                    best_score, best_report, best_epoch = score, report, epoch
+                    best_state = copy.deepcopy(network.state_dict())
+            else:
+                best_state, best_epoch = copy.deepcopy(network.state_dict()), epoch
+            history.append(entry)
+            message = f"epoch {epoch}: loss {entry['train_loss']:.3f}" + (
+                f", dev {json.dumps(entry['dev'])}" if "dev" in entry else "")
+            log.info(message)
+            if self.progress:
+                tqdm.write(message)
+
+        assert best_state is not None
+        network.load_state_dict(best_state)
+        train_seconds = time.perf_counter() - started
+        metrics: dict[str, Any] = {"best_epoch": best_epoch, "epochs": history,
+                                   "train_seconds": round(train_seconds, 1),
+                                   "train_sentences": len(train_records), "dev_sentences": len(dev_records)}
+        if best_report is not None:
+            metrics["dev"] = best_report
+        if c.test_file and Path(c.test_file).is_file():
+            test_records = read_labeled_file(c.test_file, label_sets)
+            metrics["test"] = evaluate_predictor(self._predictor(network, metadata, tokenizer), test_records)
+        if self.callback:
+            self.callback(0.97, "writing the model directory")
+
+        def fill(directory: Path) -> None:
+            self._write_directory(directory, network, metadata, hf_tokenizer, metrics)
+
+        write_atomically(c.output_dir, fill, keep_previous=c.keep_previous)
+        if self.callback:
+            self.callback(1.0, "done")
+        return TrainResult(Path(c.output_dir), metrics, train_seconds)
+
+    # ---------------------------------------------------------------- pieces
+    def _step(self, network: EventCoderNetwork, batch: list[Features], tokenizer: Tokenizer,
+              rng: random.Random) -> torch.Tensor:
+        c = self.config
+        weights = c.loss_weights
+        inputs = {k: torch.from_numpy(v) for k, v in pad_batch([f.encoding for f in batch]).items()}
+        length = inputs["input_ids"].shape[1]
+        bio = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long)
+        for row, f in enumerate(batch):
+            bio[row, : len(f.bio)] = torch.tensor(f.bio)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            hidden, pooled, event_logits, mode_logits, bio_logits = network(**inputs)
+            loss = torch.zeros((), dtype=torch.float32)
+            ce = torch.nn.functional.cross_entropy
+            event_targets = torch.tensor([f.event for f in batch])
+            if (event_targets != IGNORE_INDEX).any():
+                loss = loss + weights.get(EVENT_HEAD, 1.0) * ce(event_logits.float(), event_targets, ignore_index=IGNORE_INDEX)
+            mode_targets = torch.tensor([f.mode for f in batch])
+            if MODE_HEAD in network.heads and (mode_targets != IGNORE_INDEX).any():
+                loss = loss + weights.get(MODE_HEAD, 1.0) * ce(mode_logits.float(), mode_targets, ignore_index=IGNORE_INDEX)
+            if (bio != IGNORE_INDEX).any():
+                loss = loss + weights.get(ACTOR_HEAD, 1.0) * ce(
+                    bio_logits.float().reshape(-1, bio_logits.shape[-1]), bio.reshape(-1), ignore_index=IGNORE_INDEX)
+            rows = [(row, first, last, stance, type_id) for row, f in enumerate(batch)
+                    for first, last, stance, type_id in f.spans]
+            if rows:
+                span_index = torch.tensor([r[:3] for r in rows])
+                stance_targets = torch.tensor([r[3] for r in rows])
+                if (stance_targets != IGNORE_INDEX).any():
+                    logits = network.span_logits(STANCE_HEAD, hidden, pooled, span_index)
+                    loss = loss + weights.get(STANCE_HEAD, 1.0) * ce(logits.float(), stance_targets, ignore_index=IGNORE_INDEX)
+                type_targets = torch.tensor([r[4] for r in rows])
+                if ACTOR_TYPE_HEAD in network.heads and (type_targets != IGNORE_INDEX).any():
+                    logits = network.span_logits(ACTOR_TYPE_HEAD, hidden, pooled, span_index)
+                    loss = loss + weights.get(ACTOR_TYPE_HEAD, 1.0) * ce(logits.float(), type_targets, ignore_index=IGNORE_INDEX)
+            pair_loss = self._pair_loss(network, batch, tokenizer, rng)
+            if pair_loss is not None:
+                loss = loss + weights.get(STANCE_HEAD, 1.0) * pair_loss
+        return loss
+
+    def _pair_loss(self, network: EventCoderNetwork, batch: list[Features], tokenizer: Tokenizer,
+                   rng: random.Random) -> torch.Tensor | None:
+        """Stance through (target, sentence) pair passes: the path free-text targets take at
+        prediction time. Trains on the data's free-text targets and on a sample of actor stances."""
+        examples = [(t, f.text, s) for f in batch for t, s in f.pair_stances]
+        budget = int(round(len(batch) * self.config.pair_stance_fraction))
+        if budget:
+            practice = [(t, f.text, s) for f in batch for t, s in f.span_stances]
+            rng.shuffle(practice)
+            # stances other than the most common label first: they are the informative ones
+            practice.sort(key=lambda e: e[2] == self._none_stance_id)
+            examples.extend(practice[:budget])
+        if not examples:
+            return None
+        encodings = tokenizer.encode_batch([(t, text) for t, text, _ in examples])
+        inputs = {k: torch.from_numpy(v) for k, v in pad_batch(encodings).items()}
+        hidden, pooled, *_ = network(**inputs)
+        spans = []
+        for row, e in enumerate(encodings):
+            target_tokens = [i for i, s in enumerate(e.sequence_ids) if s == 0]
+            spans.append((row, target_tokens[0], target_tokens[-1]) if target_tokens else (row, 0, 0))
+        logits = network.span_logits(STANCE_HEAD, hidden, pooled, torch.tensor(spans))
+        return torch.nn.functional.cross_entropy(logits.float(), torch.tensor([s for _, _, s in examples]))
+
+    _none_stance_id: int = -1
+    _dev_records: list[LabeledSentence] = []
+
+    def _export(self, network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
+                metrics: dict[str, Any]) -> dict[str, str]:
+        """Export ONNX graphs; ship int8 as the default only if it costs no head more than a point on dev."""
+        from model.backends import OnnxBackend
+        from model.export import choose_default_onnx, export_onnx
+
+        files = export_onnx(network, directory, quantize=self.config.quantize)
+        if "int8" in files and self._dev_records:
+            tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=metadata.max_length)
+            heads = {k[len("heads."):]: v.detach().float().numpy().copy()
+                     for k, v in network.state_dict().items() if k.startswith("heads.")}
+            summaries = {}
+            for kind in ("fp32", "int8"):
+                predictor = Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
+                summaries[kind] = evaluate_predictor(predictor, self._dev_records)["summary"]
+            choice, losses = choose_default_onnx(summaries["fp32"], summaries["int8"])
+            files["default"] = files[choice]
+            metrics["onnx"] = {"dev_fp32": summaries["fp32"], "dev_int8": summaries["int8"],
+                               "int8_loss": losses, "default": choice}
+        elif "int8" in files:
+            files["default"] = files["int8"]
+        return files
+
+    def _predictor(self, network: EventCoderNetwork, metadata: ModelMetadata, tokenizer: Tokenizer) -> Predictor:
+        heads = {k[len("heads."):]: v.detach().float().numpy().copy()
+                 for k, v in network.state_dict().items() if k.startswith("heads.")}
+        return Predictor(metadata, tokenizer, TorchBackend(network), heads)
+
+    def _write_directory(self, directory: Path, network: EventCoderNetwork, metadata: ModelMetadata,
+                         hf_tokenizer: Any, metrics: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+        hf_tokenizer.save_pretrained(str(directory))
+        if self.config.export_onnx:
+            metadata.onnx = self._export(network, directory, metadata, metrics)
+        write_metadata(directory, metadata)
+        (directory / "training_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
+        (directory / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+        (directory / "README.md").write_text(model_card(self.config, metadata, metrics), encoding="utf-8")
+
+
+def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, Any]) -> str:
+    lines = [
+        f"# eventcoder model `{metadata.tag}`", "",
+        "Codes news sentences: event type, actors with roles, stance toward each actor"
+        + (", event mode and actor type." if MODE_HEAD in metadata.label_maps else "."), "",
+        f"- Base encoder: `{config.base_model}`",
+        f"- Trained on: `{config.train_file}` ({metrics.get('train_sentences')} sentences"
+        + (f" + {', '.join(config.extra_train_files)}" if config.extra_train_files else "") + ")",
+        f"- Dev set: `{config.dev_file}` ({metrics.get('dev_sentences')} sentences); best epoch {metrics.get('best_epoch')}",
+        f"- Training time: {metrics.get('train_seconds')} s", "",
+        "## Labels", "",
+    ]
+    for name, label_map in metadata.label_maps.items():
+        lines.append(f"- `{name}`: {', '.join(label_map.labels)}")
+    for split in ("dev", "test"):
+        if split in metrics:
+            lines += ["", f"## {split} metrics", ""]
+            lines += [f"- {k}: {v}" for k, v in metrics[split]["summary"].items()]
+    lines += ["", "## Limits", "",
+              "Trained on hand-written wire-style English sentences; expect lower accuracy on other",
+              "registers and languages. One event type per sentence (the main event).", ""]
+    return "\n".join(lines)
+
+
+def train_from_config(config: TrainConfig, progress: bool = True, callback: ProgressCallback | None = None) -> TrainResult:
+    trainer = MultiTaskTrainer(config, progress=progress, callback=callback)
+    return trainer.train()
