@@ -23,8 +23,9 @@ def export_onnx(network: Any, directory: Path | str, quantize: bool = True, opse
 
     directory = Path(directory)
     network = network.float().eval()
+    top = network.encoder.config.vocab_size - 1
     sample = {
-        "input_ids": torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 2023, 102, 0, 0, 0]]),
+        "input_ids": torch.tensor([[1, 5, 6, 7, 8, 2], [1, 5, 2, 0, 0, 0]]).clamp(max=top),
         "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]),
         "token_type_ids": torch.zeros(2, 6, dtype=torch.long),
     }

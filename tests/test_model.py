@@ -1,0 +1,160 @@
+"""The model directory and the Predictor: round trips, backends, label sets from data, SPEC records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config, write_jsonl
+from model.directory import ModelDirectoryError, read_metadata, write_atomically
+from model.predictor import Predictor
+from training.trainer import train_from_config
+
+ARTICLE = ("Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the forced landing. "
+           "Elections are scheduled for March.")
+SPEC_SENTENCE_FIELDS = ["doc_id", "sentence_index", "start", "end", "text", "event_type", "event_score", "event_scores"]
+SPEC_ACTOR_FIELDS = {"text", "start", "end", "role", "score", "stance", "stance_score"}
+
+
+def test_model_directory_holds_every_part(trained_model: Path) -> None:
+    names = {p.name for p in trained_model.iterdir()}
+    assert {"eventcoder.json", "model.safetensors", "tokenizer.json", "training_config.yaml", "metrics.json",
+            "README.md", "model.onnx", "model.int8.onnx"} <= names
+    raw = json.loads((trained_model / "eventcoder.json").read_text())
+    assert set(raw["heads"]) == {"event_type", "mode", "actors", "stance", "actor_type"}
+    assert raw["heads"]["event_type"]["id2label"]["0"] == "ACCUSE"  # labels from the data, sorted
+    metrics = json.loads((trained_model / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 25 and "dev" in metrics
+    assert not list(trained_model.parent.glob(".tiny.tmp-*"))
+
+
+def test_predictions_conform_to_spec(trained_model: Path) -> None:
+    predictor = Predictor.from_pretrained(trained_model, backend="torch")
+    records = [p.to_dict() for p in predictor.predict([ARTICLE], targets=["US forces"])]
+    assert [r["sentence_index"] for r in records] == [0, 1, 2]
+    for record in records:
+        assert list(record)[: len(SPEC_SENTENCE_FIELDS)] == SPEC_SENTENCE_FIELDS
+        assert ARTICLE[record["start"]:record["end"]] == record["text"]
+        assert set(record["event_scores"]) == set(predictor.event_labels)
+        assert record["event_scores"][record["event_type"]] == record["event_score"]
+        assert abs(sum(record["event_scores"].values()) - 1) < 1e-3
+        assert record["model"] == "default@0.1.0"
+        for actor in record["actors"]:
+            assert SPEC_ACTOR_FIELDS <= set(actor)
+            assert record["text"][actor["start"]:actor["end"]] == actor["text"]
+            assert actor["role"] in {"INITIATOR", "TARGET", "OTHER"}
+        assert record["stance"][-1]["target"] == "US forces"
+        assert record["stance"][-1]["stance"] in {"FAVOR", "AGAINST", "NONE"}
+        if record["mode"]:
+            assert f"{record['event_type']}/{record['mode']}" in predictor.mode_labels
+
+
+def test_the_trained_model_learned_its_training_sentences(trained_model: Path) -> None:
+    predictor = Predictor.from_pretrained(trained_model, backend="torch")
+    records = predictor.predict(["Gunmen shot dead four farmers near Jos on Monday.",
+                                 "Germany condemned Belarus over the forced landing."], split=False)
+    assert [r.event_type for r in records] == ["ASSAULT", "ACCUSE"]
+    roles = {(a.text, a.role) for a in records[1].actors}
+    assert ("Germany", "INITIATOR") in roles and ("Belarus", "TARGET") in roles
+
+
+def test_save_load_round_trip_gives_identical_predictions(trained_model: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_model, copy)
+    first = [p.to_dict() for p in Predictor.from_pretrained(trained_model, backend="torch").predict([ARTICLE])]
+    second = [p.to_dict() for p in Predictor.from_pretrained(copy, backend="torch").predict([ARTICLE])]
+    assert first == second
+
+
+def test_onnx_fp32_matches_torch_and_int8_stays_close(trained_model: Path) -> None:
+    torch_predictor = Predictor.from_pretrained(trained_model, backend="torch")
+    onnx_predictor = Predictor.from_pretrained(trained_model, backend="onnx")
+    int8_predictor = Predictor.from_pretrained(trained_model, backend="onnx-int8")
+    sentences = [s.strip() + "." for s in ARTICLE.split(".") if s.strip()]
+    a, b, c = (p.analyze(sentences) for p in (torch_predictor, onnx_predictor, int8_predictor))
+    for x, y, z in zip(a, b, c):
+        np.testing.assert_allclose(x.event_probs, y.event_probs, atol=1e-4)
+        assert [s[:3] for s in x.spans] == [s[:3] for s in y.spans]
+        assert np.abs(x.event_probs - z.event_probs).max() < 0.2
+
+
+def test_onnx_path_imports_no_torch(trained_model: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from model.predictor import Predictor; "
+            f"p = Predictor.from_pretrained({str(trained_model)!r}); p.predict(['Police fired.']); "
+            "print(p.backend.name, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout.split()
+    assert out[0].startswith("onnx:") and out[1:] == ["False", "False"]
+
+
+def test_labels_live_with_the_model_five_classes_and_other_roles(tiny_base_model: Path, tmp_path: Path) -> None:
+    rows = []
+    texts = {"Battles": "Rebels clashed with soldiers near Goma.", "Riots": "Rioters burned tyres in Lagos.",
+             "Protests": "Teachers marched in Nairobi.", "Explosions": "A bomb exploded in Kabul.",
+             "Strategic": "The army moved tanks to the border."}
+    for label, text in texts.items():
+        first_word = text.split()[0]
+        rows.append({"text": text, "event_type": label,
+                     "actors": [{"start": 0, "end": len(first_word), "role": "SOURCE" if label != "Battles" else "RECIPROCAL"}],
+                     "stance": [{"target": first_word, "stance": "NONE"}]})
+    data = write_jsonl(tmp_path / "acled.jsonl", rows * 3)
+    config = tiny_config(tiny_base_model, {"train": data, "dev": data}, tmp_path / "acled-model",
+                         epochs=2, export_onnx=False)
+    train_from_config(config, progress=False)
+    metadata = read_metadata(tmp_path / "acled-model")
+    assert metadata.label_maps["event_type"].labels == sorted(texts)
+    assert metadata.label_maps["actors"].labels == ["O", "B-RECIPROCAL", "I-RECIPROCAL", "B-SOURCE", "I-SOURCE"]
+    assert "mode" not in metadata.label_maps
+    predictor = Predictor.from_pretrained(tmp_path / "acled-model")
+    record = predictor.predict(["Rebels clashed with soldiers near Goma."], split=False)[0]
+    assert record.event_type in texts and set(record.event_scores) == set(texts)
+    assert all(a.role in {"SOURCE", "RECIPROCAL"} for a in record.actors)
+
+
+def test_training_is_repeatable_with_a_seed(tiny_base_model: Path, tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        config = tiny_config(tiny_base_model, tiny_corpus, tmp_path / name, epochs=2, export_onnx=False)
+        outputs.append(train_from_config(config, progress=False).metrics["epochs"])
+    assert [e["train_loss"] for e in outputs[0]] == [e["train_loss"] for e in outputs[1]]
+
+
+def test_missing_or_corrupt_model_files_give_clear_errors(trained_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelDirectoryError, match="eventcoder train --config configs/default.yaml"):
+        Predictor.from_pretrained(tmp_path / "nowhere")
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_model, broken)
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(ModelDirectoryError, match="missing tokenizer.json"):
+        Predictor.from_pretrained(broken)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(trained_model, corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelDirectoryError, match="corrupt"):
+        Predictor.from_pretrained(corrupt)
+    (corrupt / "eventcoder.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelDirectoryError, match="corrupt"):
+        Predictor.from_pretrained(corrupt)
+
+
+def test_atomic_write_keeps_the_old_directory_when_filling_fails(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    write_atomically(target, lambda d: (d / "a.txt").write_text("old"))
+
+    def explode(directory: Path) -> None:
+        (directory / "a.txt").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_atomically(target, explode)
+    assert (target / "a.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    kept = write_atomically(target, lambda d: (d / "a.txt").write_text("new"), keep_previous=True)
+    assert (target / "a.txt").read_text() == "new" and kept is not None and (kept / "a.txt").read_text() == "old"
