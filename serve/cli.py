@@ -105,11 +105,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     bad = [item for item in args.set if "=" not in item]
     if bad:
         raise UserError(f"--set expects KEY=VALUE, got {bad[0]!r}")
-    config = config.override(
-        train_file=args.train_file, dev_file=args.dev_file, test_file=args.test_file,
-        output_dir=args.output_dir, base_model=args.base_model, epochs=args.epochs, seed=args.seed,
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        extra_train_files=args.extra_train_files, **overrides)
+    named = dict(train_file=args.train_file, dev_file=args.dev_file, test_file=args.test_file,
+                 output_dir=args.output_dir, base_model=args.base_model, epochs=args.epochs, seed=args.seed,
+                 batch_size=args.batch_size, learning_rate=args.learning_rate,
+                 extra_train_files=args.extra_train_files)
+    config = config.override(**{**overrides, **{k: v for k, v in named.items() if v is not None}})
     if args.no_onnx:
         config = config.override(export_onnx=False)
     result = train_from_config(config)

@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +210,7 @@ class MultiTaskTrainer:
                 f", dev {json.dumps(entry['dev'])}" if "dev" in entry else "")
             log.info(message)
             if self.progress:
-                tqdm.write(message)
+                tqdm.write(message, file=sys.stderr)
 
         assert best_state is not None
         network.load_state_dict(best_state)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One command from a fresh checkout to the web page: install, build the default model if it is
+# missing (a few minutes on 2 CPU cores), start the demo on http://127.0.0.1:7860.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
+if [ ! -f models/default/eventcoder.json ]; then
+  echo "building the default model from data/ (first run only) ..."
+  .venv/bin/eventcoder train --config configs/default.yaml
+fi
+exec .venv/bin/eventcoder demo "$@"
