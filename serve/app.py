@@ -1,0 +1,285 @@
+"""The Gradio page. `build_demo(holder)` builds it around a loaded Predictor; nothing loads at import."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+ROLE_COLORS = {"INITIATOR": "#f4a261", "TARGET": "#8ecae6", "OTHER": "#d9d9d9", "EVENT": "#ffe08a"}
+TABLE_HEADERS = ["#", "sentence", "event type", "confidence", "mode", "actors (role · type · country · stance)",
+                 "stance toward your targets"]
+ACTOR_HEADERS = ["text", "start", "end", "role", "stance"]
+MAX_UPLOAD_BYTES = 2_000_000
+
+
+class ModelHolder:
+    """The current Predictor, swappable after a retrain without restarting the page."""
+
+    def __init__(self, predictor: Any, model_dir: str | Path | None = None) -> None:
+        self._predictor = predictor
+        self.model_dir = Path(model_dir) if model_dir else None
+        self._lock = threading.Lock()
+
+    @property
+    def predictor(self) -> Any:
+        with self._lock:
+            return self._predictor
+
+    def swap(self, predictor: Any) -> None:
+        with self._lock:
+            self._predictor = predictor
+
+
+def _actor_summary(actor: dict[str, Any]) -> str:
+    parts = [actor["role"]] + [actor[k] for k in ("type", "country") if actor.get(k)]
+    stance = f", {actor['stance']}" if actor.get("stance", "NONE") != "NONE" else ""
+    return f"{actor['text']} ({' · '.join(parts)}{stance})"
+
+
+def highlighted(article: str, records: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """The article as (text, label) pieces: each sentence opens with its event type, actors carry their role."""
+    pieces: list[tuple[str, str | None]] = []
+    cursor = 0
+    for record in records:
+        if record["start"] > cursor:
+            pieces.append((article[cursor:record["start"]], None))
+        pieces.append((f"{record['event_type']}" + (f"/{record['mode']}" if record.get("mode") else ""), "EVENT"))
+        pieces.append((" ", None))
+        inner = record["start"]
+        for actor in sorted(record["actors"], key=lambda a: a["start"]):
+            start, end = record["start"] + actor["start"], record["start"] + actor["end"]
+            if start > inner:
+                pieces.append((article[inner:start], None))
+            pieces.append((article[start:end], actor["role"]))
+            inner = end
+        if record["end"] > inner:
+            pieces.append((article[inner:record["end"]], None))
+        cursor = record["end"]
+    if cursor < len(article):
+        pieces.append((article[cursor:], None))
+    return pieces
+
+
+def table_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for r in records:
+        free = "; ".join(f"{s['target']}: {s['stance']}" for s in r["stance"]
+                         if s["target"] not in {a["text"] for a in r["actors"]})
+        rows.append([r["sentence_index"], r["text"], r["event_type"], round(r["event_score"], 3), r.get("mode", ""),
+                     "; ".join(_actor_summary(a) for a in r["actors"]), free])
+    return rows
+
+
+def write_downloads(records: list[dict[str, Any]]) -> tuple[str, str]:
+    from serve.scoring import CSV_FIELDS, flat_row
+
+    directory = Path(tempfile.mkdtemp(prefix="eventcoder-"))
+    jsonl = directory / "eventcoder.jsonl"
+    jsonl.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    csv_path = directory / "eventcoder.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(flat_row(r) for r in records)
+    return str(csv_path), str(jsonl)
+
+
+def read_upload(path: str | None) -> tuple[str, str]:
+    """Text of an uploaded .txt/.csv/.jsonl file (documents joined by blank lines) and a message."""
+    if not path:
+        return "", ""
+    file = Path(path)
+    data = file.read_bytes()
+    if len(data) > MAX_UPLOAD_BYTES:
+        return "", f"{file.name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB; score it with `eventcoder score` instead."
+    if b"\x00" in data:
+        return "", f"{file.name} looks like a binary file, not text."
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "", f"{file.name} is not UTF-8 text."
+    suffix = file.suffix.lower()
+    if suffix == ".jsonl":
+        docs = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                return "", f"{file.name}:{n}: not valid JSON"
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                return "", f"{file.name}:{n}: field 'text' missing"
+            docs.append(row["text"])
+        return "\n\n".join(docs), f"loaded {len(docs)} documents from {file.name}"
+    if suffix in (".csv", ".tsv"):
+        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        if not reader.fieldnames or "text" not in reader.fieldnames:
+            return "", f"{file.name}: no 'text' column"
+        docs = [row["text"] for row in reader if row.get("text")]
+        return "\n\n".join(docs), f"loaded {len(docs)} documents from {file.name}"
+    return text, f"loaded {file.name}"
+
+
+def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/corrections.jsonl",
+               retrain: Callable[[Callable[[float, str], None]], Any] | None = None, max_chars: int = 100_000) -> Any:
+    """The page around a ModelHolder (or a bare Predictor). `retrain(progress)` returns a new Predictor."""
+    import gradio as gr
+
+    from serve.corrections import append_correction, correction_record, count_corrections
+    from serve.examples import EXAMPLES
+
+    if not isinstance(holder, ModelHolder):
+        holder = ModelHolder(holder)
+    event_labels = list(holder.predictor.event_labels)
+    roles = sorted({label[2:] for label in holder.predictor.bio_id2label.values() if label != "O"})
+    stances = list(holder.predictor.stance_labels)
+
+    def analyse(article: str, targets_text: str) -> tuple[Any, ...]:
+        article = article or ""
+        note = ""
+        if len(article) > max_chars:
+            article = article[:max_chars]
+            note = f"The text was cut to its first {max_chars:,} characters; score longer files with `eventcoder score`. "
+        if not article.strip():
+            return [], [], None, None, [], gr.update(choices=[], value=None), "Paste an article first."
+        targets = [t.strip() for t in (targets_text or "").split(",") if t.strip()]
+        predictions = holder.predictor.predict([article], targets=targets or None)
+        records = [p.to_dict() for p in predictions]
+        if not records:
+            return [], [], None, None, [], gr.update(choices=[], value=None), note + "No sentences found."
+        csv_path, jsonl_path = write_downloads(records)
+        choices = [f"{r['sentence_index']}: {r['text'][:80]}" for r in records]
+        return (highlighted(article, records), table_rows(records), csv_path, jsonl_path, records,
+                gr.update(choices=choices, value=choices[0]),
+                note + f"{len(records)} sentences coded with {holder.predictor.model_tag}.")
+
+    def pick_sentence(choice: str | None, records: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+        if not choice or not records:
+            return gr.update(), "", []
+        record = records[int(choice.split(":", 1)[0])]
+        actors = [[a["text"], a["start"], a["end"], a["role"], a["stance"]] for a in record["actors"]]
+        return gr.update(value=record["event_type"]), record.get("mode", ""), actors
+
+    def save_correction(choice: str | None, records: list[dict[str, Any]], event_type: str, mode: str,
+                        actor_table: Any) -> str:
+        if not choice or not records:
+            return "Code an article and pick a sentence first."
+        record = records[int(choice.split(":", 1)[0])]
+        rows = actor_table.values.tolist() if hasattr(actor_table, "values") else list(actor_table or [])
+        actors = []
+        for row in rows:
+            if not row or all(str(cell).strip() == "" for cell in row):
+                continue
+            text, start, end, role, stance = (list(row) + [""] * 5)[:5]
+            if role not in roles:
+                return f"Unknown role {role!r}: use one of {', '.join(roles)}."
+            if (stance or "NONE") not in stances:
+                return f"Unknown stance {stance!r}: use one of {', '.join(stances)}."
+            try:
+                actors.append({"start": int(float(start)), "end": int(float(end)), "role": role, "stance": stance or "NONE"})
+            except (TypeError, ValueError):
+                return f"Actor {text!r}: start and end must be numbers."
+        try:
+            fixed = correction_record(record["text"], event_type, mode or "", actors)
+        except ValueError as err:
+            return f"Not saved: {err}"
+        append_correction(corrections_path, fixed)
+        return f"Saved. {count_corrections(corrections_path)} corrections in {corrections_path}."
+
+    def run_retrain(progress: Any = gr.Progress()) -> str:
+        if retrain is None:
+            return "Retraining is not available in this page."
+        if count_corrections(corrections_path) == 0:
+            return "Save at least one correction first."
+        progress(0.0, desc="retraining")
+        new_predictor = retrain(lambda fraction, message: progress(fraction, desc=message))
+        holder.swap(new_predictor)
+        return f"Retrained on the corpus plus {count_corrections(corrections_path)} corrections; now serving {new_predictor.model_tag}."
+
+    with gr.Blocks(title="eventcoder") as demo:
+        gr.Markdown("# eventcoder\nPaste a news article: every sentence gets its event type (PLOVER), "
+                    "the actors with their roles, and the stance toward each.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                article = gr.Textbox(label="Article", lines=10, placeholder="Paste news text here", elem_id="article")
+                targets = gr.Textbox(label="Stance targets (optional, comma-separated)",
+                                     placeholder="US troops in Iraq, the government", elem_id="targets")
+                with gr.Row():
+                    run = gr.Button("Code the article", variant="primary", elem_id="run")
+                    upload = gr.File(label="…or upload .txt / .csv / .jsonl", file_types=[".txt", ".csv", ".tsv", ".jsonl"],
+                                     elem_id="upload")
+            with gr.Column(scale=2):
+                gr.Examples([[text] for _, text in EXAMPLES], inputs=[article], label="Example articles")
+        status = gr.Markdown(elem_id="status")
+        marked = gr.HighlightedText(label="Actors by role, event type per sentence", color_map=ROLE_COLORS,
+                                    show_legend=True, elem_id="highlighted")
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="Per sentence", wrap=True, interactive=False,
+                             elem_id="sentences")
+        with gr.Row():
+            csv_file = gr.File(label="CSV", elem_id="download-csv")
+            jsonl_file = gr.File(label="JSONL", elem_id="download-jsonl")
+        records_state = gr.State([])
+        with gr.Accordion("Correct a sentence and retrain", open=False, elem_id="corrections"):
+            sentence_pick = gr.Dropdown(label="Sentence", choices=[], elem_id="sentence-pick")
+            with gr.Row():
+                fixed_event = gr.Dropdown(label="Event type", choices=event_labels, elem_id="fixed-event")
+                fixed_mode = gr.Textbox(label="Mode (optional)", elem_id="fixed-mode")
+            actor_table = gr.Dataframe(headers=ACTOR_HEADERS, label=f"Actors (roles: {', '.join(roles)}; "
+                                       f"stances: {', '.join(stances)})", interactive=True, elem_id="fixed-actors",
+                                       datatype=["str", "number", "number", "str", "str"])
+            with gr.Row():
+                save = gr.Button("Save correction", elem_id="save-correction")
+                retrain_button = gr.Button("Retrain on corpus + corrections", elem_id="retrain")
+            correction_status = gr.Markdown(elem_id="correction-status")
+
+        outputs = [marked, table, csv_file, jsonl_file, records_state, sentence_pick, status]
+        run.click(analyse, inputs=[article, targets], outputs=outputs, concurrency_limit=2)
+        upload.upload(read_upload, inputs=[upload], outputs=[article, status])
+        sentence_pick.change(pick_sentence, inputs=[sentence_pick, records_state],
+                             outputs=[fixed_event, fixed_mode, actor_table])
+        save.click(save_correction, inputs=[sentence_pick, records_state, fixed_event, fixed_mode, actor_table],
+                   outputs=[correction_status])
+        retrain_button.click(run_retrain, outputs=[correction_status], concurrency_limit=1)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo
+
+
+def make_retrainer(config_path: str | Path, model_dir: str | Path, corrections_path: str | Path
+                   ) -> Callable[[Callable[[float, str], None]], Any]:
+    """Retrain on the config's corpus plus the corrections into `model_dir` (the old one is kept beside it)."""
+
+    def retrain(progress: Callable[[float, str], None]) -> Any:
+        from model.predictor import Predictor
+        from training.config import TrainConfig
+        from training.trainer import train_from_config
+
+        config = TrainConfig.from_yaml(config_path).override(
+            output_dir=str(model_dir), keep_previous=True,
+            extra_train_files=[str(corrections_path)])
+        train_from_config(config, progress=False, callback=progress)
+        return Predictor.from_pretrained(model_dir)
+
+    return retrain
+
+
+def launch(model_dir: str, host: str = "127.0.0.1", port: int = 7860, corrections: str = "data/corrections.jsonl",
+           config: str = "configs/default.yaml", max_chars: int = 100_000) -> None:
+    from model.predictor import Predictor
+
+    predictor = Predictor.from_pretrained(model_dir)
+    holder = ModelHolder(predictor, model_dir)
+    demo = build_demo(holder, corrections, make_retrainer(config, model_dir, corrections), max_chars=max_chars)
+    user, password = os.environ.get("EVENTCODER_USER"), os.environ.get("EVENTCODER_PASSWORD")
+    auth = (user, password) if user and password else None
+    print(f"eventcoder demo on http://{host}:{port} (model {predictor.model_tag})")
+    demo.launch(server_name=host, server_port=port, share=False, auth=auth, footer_links=[], quiet=True)
