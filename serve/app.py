@@ -224,7 +224,7 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
         marked = gr.HighlightedText(label="Actors by role, event type per sentence", color_map=ROLE_COLORS,
                                     show_legend=True, elem_id="highlighted")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Per sentence", wrap=True, interactive=False,
-                             elem_id="sentences")
+                             elem_id="sentences", column_widths=["4%", "38%", "10%", "8%", "9%", "21%", "10%"])
         with gr.Row():
             csv_file = gr.File(label="CSV", elem_id="download-csv")
             jsonl_file = gr.File(label="JSONL", elem_id="download-jsonl")
