@@ -312,8 +312,7 @@ class MultiTaskTrainer:
             tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length=metadata.max_length)
-            heads = {k[len("heads."):]: v.detach().float().numpy().copy()
-                     for k, v in network.state_dict().items() if k.startswith("heads.")}
+            heads = head_weights_numpy(network)
             summaries = {}
             for kind in ("fp32", "int8"):
                 predictor = Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
@@ -327,9 +326,7 @@ class MultiTaskTrainer:
         return files
 
     def _predictor(self, network: EventCoderNetwork, metadata: ModelMetadata, tokenizer: Tokenizer) -> Predictor:
-        heads = {k[len("heads."):]: v.detach().float().numpy().copy()
-                 for k, v in network.state_dict().items() if k.startswith("heads.")}
-        return Predictor(metadata, tokenizer, TorchBackend(network), heads)
+        return Predictor(metadata, tokenizer, TorchBackend(network), head_weights_numpy(network))
 
     def _write_directory(self, directory: Path, network: EventCoderNetwork, metadata: ModelMetadata,
                          hf_tokenizer: Any, metrics: dict[str, Any]) -> None:
@@ -344,6 +341,12 @@ class MultiTaskTrainer:
         (directory / "training_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
         (directory / "README.md").write_text(model_card(self.config, metadata, metrics), encoding="utf-8")
+
+
+def head_weights_numpy(network: EventCoderNetwork) -> dict[str, np.ndarray]:
+    """The heads' weights as NumPy arrays, named as in the model directory (without 'heads.')."""
+    return {k[len("heads."):]: v.detach().float().numpy().copy()
+            for k, v in network.state_dict().items() if k.startswith("heads.")}
 
 
 def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, Any]) -> str:
