@@ -12,7 +12,7 @@ Matching
   so the pronoun in "told us" names no country; and names that are also ordinary lowercase English
   words (`CAPITALIZED_ONLY`: "China", "Turkey", "Polish", "Chad", "Guinea"...) must be capitalised.
 - Dotted abbreviations read as acronyms ("U.S." = "US", "U.N." = "UN"); a possessive "'s" is
-  dropped ("Nigeria's" = "Nigeria"); a hyphen separates words ("U.S.-backed" = "US" + "backed").
+  dropped ("Nigeria's" = "Nigeria"); a hyphen (or en dash) separates words ("U.S.-backed" = "US" + "backed").
 - Reading left to right, the longest name starting at each word wins: "Kataib Hezbollah" -> IRQ
   (not "Hezbollah" -> LBN), "Papua New Guinea" -> PNG and "Guinea-Bissau" -> GNB (not "Guinea"),
   "South Sudanese" -> SSD, "Northern Ireland" -> GBR, "Inner Mongolia" -> CHN.
@@ -28,7 +28,8 @@ Span rules (`lookup`): the span's country is the first country named in it, with
   ("pro-Russian"), and a name after "backed by", "loyal to", "allied with"... So "Iran-linked Iraqi
   militias" -> IRQ and "Russian-backed separatists" -> empty. Suffixes that say where the actor
   is or who owns it are not sponsors: "Singapore-based firm" -> SGP, "Houthi-run ministry" -> YEM,
-  "Liberian-flagged tanker" -> LBR.
+  "Liberian-flagged tanker" -> LBR. An occupier or controller is skipped too, since a place has
+  the country it lies in: "Russian-occupied Kherson" -> UKR, "Israeli-occupied West Bank" -> PSE.
 - "X-led coalition" (or alliance, bloc, mission, force, operation, peacekeepers...), with X a
   country or a multinational body, is multinational: empty, whatever else the span names.
   ("Kurdish-led SDF" is not: "Kurdish" is no country, and "SDF" -> SYR.)

@@ -130,6 +130,21 @@ def read_upload(path: str | None) -> tuple[str, str]:
     return text, f"loaded {file.name}"
 
 
+def retrain_and_swap(holder: ModelHolder, retrain: Callable[[Callable[[float, str], None]], Any] | None,
+                     corrections_path: str | Path, progress: Callable[[float, str], None]) -> str:
+    """What the page's retrain button does: retrain on corpus + corrections, then serve the new model."""
+    from serve.corrections import count_corrections
+
+    if retrain is None:
+        return "Retraining is not available in this page."
+    corrections = count_corrections(corrections_path)
+    if corrections == 0:
+        return "Save at least one correction first."
+    progress(0.0, "retraining")
+    holder.swap(retrain(progress))
+    return f"Retrained on the corpus plus {corrections} corrections; now serving {holder.predictor.model_tag}."
+
+
 def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/corrections.jsonl",
                retrain: Callable[[Callable[[float, str], None]], Any] | None = None, max_chars: int = 100_000) -> Any:
     """The page around a ModelHolder (or a bare Predictor). `retrain(progress)` returns a new Predictor."""
@@ -197,14 +212,8 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
         return f"Saved. {count_corrections(corrections_path)} corrections in {corrections_path}."
 
     def run_retrain(progress: Any = gr.Progress()) -> str:
-        if retrain is None:
-            return "Retraining is not available in this page."
-        if count_corrections(corrections_path) == 0:
-            return "Save at least one correction first."
-        progress(0.0, desc="retraining")
-        new_predictor = retrain(lambda fraction, message: progress(fraction, desc=message))
-        holder.swap(new_predictor)
-        return f"Retrained on the corpus plus {count_corrections(corrections_path)} corrections; now serving {new_predictor.model_tag}."
+        return retrain_and_swap(holder, retrain, corrections_path,
+                                lambda fraction, message: progress(fraction, desc=message))
 
     with gr.Blocks(title="eventcoder") as demo:
         gr.Markdown("# eventcoder\nPaste a news article: every sentence gets its event type (PLOVER), "
@@ -254,19 +263,20 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
     return demo
 
 
-def make_retrainer(config_path: str | Path, model_dir: str | Path, corrections_path: str | Path
+def make_retrainer(config: str | Path | Any, model_dir: str | Path, corrections_path: str | Path
                    ) -> Callable[[Callable[[float, str], None]], Any]:
-    """Retrain on the config's corpus plus the corrections into `model_dir` (the old one is kept beside it)."""
+    """Retrain on the config's corpus plus the corrections into `model_dir` (the old one is kept beside it).
+    `config` is a YAML path or a TrainConfig."""
 
     def retrain(progress: Callable[[float, str], None]) -> Any:
         from model.predictor import Predictor
         from training.config import TrainConfig
         from training.trainer import train_from_config
 
-        config = TrainConfig.from_yaml(config_path).override(
-            output_dir=str(model_dir), keep_previous=True,
-            extra_train_files=[str(corrections_path)])
-        train_from_config(config, progress=False, callback=progress)
+        base = config if isinstance(config, TrainConfig) else TrainConfig.from_yaml(config)
+        config_now = base.override(output_dir=str(model_dir), keep_previous=True,
+                                   extra_train_files=list(base.extra_train_files) + [str(corrections_path)])
+        train_from_config(config_now, progress=False, callback=progress)
         return Predictor.from_pretrained(model_dir)
 
     return retrain

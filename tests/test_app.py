@@ -1,0 +1,95 @@
+"""The page's pieces without a browser: highlights, uploads, corrections, retrain and swap."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_config
+from model.predictor import Predictor
+from serve.app import ModelHolder, build_demo, highlighted, make_retrainer, read_upload, retrain_and_swap, table_rows
+from serve.corrections import append_correction, correction_record, count_corrections
+
+ARTICLE = "Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the forced landing."
+
+
+def test_highlights_cover_the_article_exactly(trained_model: Path) -> None:
+    records = [p.to_dict() for p in Predictor.from_pretrained(trained_model).predict([ARTICLE])]
+    pieces = highlighted(ARTICLE, records)
+    text = "".join(t for t, label in pieces if label != "EVENT")
+    assert text.replace("  ", " ").strip() == ARTICLE or text.replace(" ", "") == ARTICLE.replace(" ", "")
+    assert [t for t, label in pieces if label == "EVENT"][0].split("/")[0] == records[0]["event_type"]
+    for actor in records[1]["actors"]:
+        assert (actor["text"], actor["role"]) in pieces
+    rows = table_rows(records)
+    assert rows[1][1] == records[1]["text"] and rows[1][2] == records[1]["event_type"]
+
+
+def test_uploads_are_read_or_refused_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps({"text": "One."}) + "\n" + json.dumps({"text": "Two."}) + "\n")
+    assert read_upload(str(tmp_path / "a.jsonl")) == ("One.\n\nTwo.", "loaded 2 documents from a.jsonl")
+    (tmp_path / "a.csv").write_text("id,text\n1,Alpha.\n2,Beta.\n")
+    assert read_upload(str(tmp_path / "a.csv"))[0] == "Alpha.\n\nBeta."
+    (tmp_path / "b.bin").write_bytes(b"\x00\x01\x02binary")
+    assert read_upload(str(tmp_path / "b.bin")) == ("", "b.bin looks like a binary file, not text.")
+    (tmp_path / "c.txt").write_bytes(b"caf\xe9")
+    assert read_upload(str(tmp_path / "c.txt"))[1] == "c.txt is not UTF-8 text."
+    (tmp_path / "d.jsonl").write_text("{oops\n")
+    assert read_upload(str(tmp_path / "d.jsonl"))[1] == "d.jsonl:1: not valid JSON"
+
+
+def test_corrections_are_validated_and_appended(tmp_path: Path) -> None:
+    record = correction_record("Germany condemned Belarus.", "ACCUSE", "disapprove",
+                               [{"start": 0, "end": 7, "role": "INITIATOR"},
+                                {"start": 18, "end": 25, "role": "TARGET", "stance": "AGAINST"}])
+    assert record["stance"] == [{"target": "Germany", "stance": "NONE"}, {"target": "Belarus", "stance": "AGAINST"}]
+    with pytest.raises(ValueError, match="outside"):
+        correction_record("Short.", "NONE", "", [{"start": 0, "end": 60, "role": "OTHER"}])
+    with pytest.raises(ValueError, match="overlap"):
+        correction_record("Germany condemned Belarus.", "NONE", "",
+                          [{"start": 0, "end": 9, "role": "OTHER"}, {"start": 5, "end": 12, "role": "OTHER"}])
+    path = tmp_path / "c" / "corrections.jsonl"
+    append_correction(path, record)
+    append_correction(path, record)
+    assert count_corrections(path) == 2
+    assert json.loads(path.read_text().splitlines()[0]) == record
+
+
+def test_retrain_swaps_the_model_in_and_keeps_the_previous_one(trained_model: Path, tiny_base_model: Path,
+                                                               tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    model_dir = tmp_path / "models" / "default"
+    shutil.copytree(trained_model, model_dir)
+    holder = ModelHolder(Predictor.from_pretrained(model_dir), model_dir)
+    before = holder.predictor
+    corrections = tmp_path / "corrections.jsonl"
+    retrain = make_retrainer(tiny_config(tiny_base_model, tiny_corpus, model_dir, epochs=2, quantize=False),
+                             model_dir, corrections)
+    assert retrain_and_swap(holder, retrain, corrections, lambda f, m: None) == "Save at least one correction first."
+    append_correction(corrections, correction_record("Germany condemned Belarus.", "ACCUSE", "",
+                                                     [{"start": 0, "end": 7, "role": "INITIATOR"}]))
+    steps: list[float] = []
+    message = retrain_and_swap(holder, retrain, corrections, lambda f, m: steps.append(f))
+    assert message.startswith("Retrained on the corpus plus 1 corrections")
+    assert holder.predictor is not before and steps[-1] == 1.0 and steps == sorted(steps)
+    config = (model_dir / "training_config.yaml").read_text()
+    assert str(corrections) in config
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["train_sentences"] == 41
+    assert len(list(model_dir.parent.glob("default.previous-*"))) == 1
+    assert holder.predictor.predict(["Germany condemned Belarus."], split=False)[0].event_type
+
+
+def test_page_module_loads_nothing_at_import(trained_model: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, serve.app; print('gradio' in sys.modules, 'torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout.split()
+    assert out == ["False", "False", "False"]
+    import gradio as gr
+
+    assert isinstance(build_demo(Predictor.from_pretrained(trained_model)), gr.Blocks)
