@@ -2,8 +2,9 @@
 
     python3 -m training.agreement data/qc/second_pass_*.txt
 
-Second-pass lines are `SOURCE_ID<TAB>authoring line`, where SOURCE_ID is `file.txt:line` of the
-first annotator's line in data/authoring/. Standard library only.
+Second-pass lines are `ID<TAB>authoring line`. ID is `file.txt:line` of the first annotator's line in
+data/authoring/, or a neutral id translated by `--map ids.json` (neutral ids keep the first
+annotator's event type, which the file names reveal, hidden from the second). Standard library only.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def agreement(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.agreement", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--map", type=Path, help="JSON object: neutral id -> file.txt:line")
     args = parser.parse_args(argv)
+    id_map = json.loads(args.map.read_text(encoding="utf-8")) if args.map else {}
     schema = Schema.load(DEFAULT_SCHEMA)
     records, errors = load_authoring_dir(DEFAULT_AUTHORING_DIR, schema)
     if errors:
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             if not line.strip():
                 continue
             source, body = line.split("\t", 1)
+            source = id_map.get(source, source)
             other = parse_line(body, schema, str(path), n)
             original = by_source.get(source)
             if original is None or original["text"] != other["text"]:
