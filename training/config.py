@@ -48,6 +48,7 @@ class TrainConfig:
     bf16: bool = True
     threads: int = 0
     pair_stance_fraction: float = 0.25
+    freeze_word_embeddings: bool = False
     loss_weights: dict[str, float] = field(default_factory=lambda: {
         "event_type": 1.0, "mode": 0.5, "actors": 1.0, "stance": 1.0, "actor_type": 0.5})
     export_onnx: bool = True

@@ -161,8 +161,11 @@ class MultiTaskTrainer:
         metadata = ModelMetadata(name=c.name, version=c.version, max_length=c.max_length, label_maps=maps,
                                  roles=list(label_sets.roles or []),
                                  encoder_config=network.encoder.config.to_dict(), onnx={})
+        if c.freeze_word_embeddings:
+            # half of MiniLM's weights are the word embeddings; not updating them saves time per step
+            network.encoder.get_input_embeddings().weight.requires_grad_(False)
         optimizer = torch.optim.AdamW([
-            {"params": network.encoder.parameters(), "lr": c.learning_rate},
+            {"params": [p for p in network.encoder.parameters() if p.requires_grad], "lr": c.learning_rate},
             {"params": network.heads.parameters(), "lr": c.head_learning_rate},
         ], weight_decay=c.weight_decay)
         rng = random.Random(c.seed)
