@@ -31,7 +31,14 @@ class OnnxBackend:
         options.intra_op_num_threads = threads or int(os.environ.get("EVENTCODER_THREADS", "0") or 0)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own types (InvalidProtobuf, InvalidArgument, ...)
+            from model.directory import ModelDirectoryError
+
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelDirectoryError(f"{path} is corrupt or unreadable ({first_line}); "
+                                      f"rewrite it with: eventcoder export --model {Path(path).parent}") from err
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.name = f"onnx:{Path(path).name}"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from model.heads import LabelMap, label_maps_from_json, label_maps_to_json
+from model.heads import ACTOR_HEAD, EVENT_HEAD, STANCE_HEAD, LabelMap, label_maps_from_json, label_maps_to_json
 
 METADATA_FILE = "eventcoder.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -30,6 +30,7 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 FORMAT_VERSION = 1
 REQUIRED_FILES = (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+REQUIRED_HEADS = (EVENT_HEAD, ACTOR_HEAD, STANCE_HEAD)
 DEFAULT_MODEL_DIR = Path("models/default")
 TRAIN_HINT = "eventcoder train --config configs/default.yaml"
 
@@ -86,9 +87,14 @@ def read_metadata(model_dir: Path | str) -> ModelMetadata:
             f"retrain it with: {TRAIN_HINT}")
     try:
         raw = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
-        return ModelMetadata.from_json(raw)
-    except (ValueError, KeyError, TypeError) as err:
-        raise ModelDirectoryError(f"{model_dir / METADATA_FILE} is corrupt: {err}") from err
+        metadata = ModelMetadata.from_json(raw)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise ModelDirectoryError(f"{model_dir / METADATA_FILE} is corrupt: {str(err)[:200]}") from err
+    missing_heads = [name for name in REQUIRED_HEADS if not len(metadata.label_maps.get(name) or [])]
+    if missing_heads:
+        raise ModelDirectoryError(f"{model_dir / METADATA_FILE} is corrupt: no labels for the heads "
+                                  f"{', '.join(missing_heads)}")
+    return metadata
 
 
 def write_metadata(model_dir: Path, metadata: ModelMetadata) -> None:

@@ -40,7 +40,8 @@ class EventCoderNetwork(nn.Module):
     @classmethod
     def from_base(cls, base_model: str, head_sizes: dict[str, int], dropout: float = 0.1) -> "EventCoderNetwork":
         """A fresh network on a pretrained encoder directory (heads randomly initialised)."""
-        encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False)
+        # safetensors only: a pytorch_model.bin is a pickle, and unpickling can run code
+        encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False, use_safetensors=True)
         return cls(encoder, head_sizes, dropout)
 
     @classmethod

@@ -43,8 +43,35 @@ def split_sentences(text: str) -> list[tuple[int, int, str]]:
         span = _trimmed(text, 0, len(text))
         return [(span[0], span[1], text[span[0]:span[1]])] if span else []
     result: list[tuple[int, int, str]] = []
-    for piece in _segmenter().segment(text):
-        span = _trimmed(text, piece.start, piece.end)
+    for start, end in _pysbd_spans(text):
+        span = _trimmed(text, start, end)
         if span:
             result.append((span[0], span[1], text[span[0]:span[1]]))
     return result
+
+
+# pysbd's time grows with the square of the text's length (200,000 characters: 20 s), so a long
+# text goes through it in windows: every sentence but a window's last is kept, and the next window
+# starts where that last sentence starts, so each boundary is decided with text on both sides of it.
+_WINDOW = 5_000
+
+
+def _pysbd_spans(text: str) -> list[tuple[int, int]]:
+    if len(text) <= 2 * _WINDOW:
+        return [(piece.start, piece.end) for piece in _segmenter().segment(text)]
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    while offset < len(text):
+        end = min(len(text), offset + _WINDOW)
+        pieces = _segmenter().segment(text[offset:end])
+        if end == len(text):
+            spans.extend((offset + p.start, offset + p.end) for p in pieces)
+            break
+        keep = [p for p in pieces[:-1] if p.end > p.start]
+        if not keep or pieces[-1].start <= 0:  # no boundary in the window: cut it as one piece
+            spans.append((offset, end))
+            offset = end
+            continue
+        spans.extend((offset + p.start, offset + p.end) for p in keep)
+        offset += pieces[-1].start
+    return spans

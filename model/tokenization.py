@@ -17,7 +17,12 @@ IGNORE_INDEX = -100
 
 def load_tokenizer(path: Path | str, max_length: int) -> Tokenizer:
     """Load `tokenizer.json` with padding off (batches are padded dynamically) and truncation on."""
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as err:  # the tokenizers library raises a bare Exception for any unreadable file
+        from model.directory import ModelDirectoryError
+
+        raise ModelDirectoryError(f"{path} is corrupt or not a tokenizer ({err})") from err
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
     return tokenizer

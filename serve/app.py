@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -19,6 +21,9 @@ TABLE_HEADERS = ["#", "sentence", "event type", "confidence", "mode", "actors (r
                  "stance toward your targets"]
 ACTOR_HEADERS = ["text", "start", "end", "role", "stance"]
 MAX_UPLOAD_BYTES = 2_000_000
+MAX_CHARS = 200_000  # the page's default cap on an article (eventcoder demo --max-chars)
+MAX_TARGETS, MAX_TARGET_CHARS = 10, 200  # free-text targets each cost a pass over every sentence
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ModelHolder:
@@ -94,7 +99,10 @@ def write_downloads(records: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def read_upload(path: str | None) -> tuple[str, str]:
-    """Text of an uploaded .txt/.csv/.jsonl file (documents joined by blank lines) and a message."""
+    """Text of an uploaded .txt/.csv/.jsonl file (documents joined by blank lines) and a message.
+    Never raises: every bad file gets a one-line message naming the file (and line)."""
+    from training.data import text_problem
+
     if not path:
         return "", ""
     file = Path(path)
@@ -107,25 +115,35 @@ def read_upload(path: str | None) -> tuple[str, str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return "", f"{file.name} is not UTF-8 text."
+    if not text.strip():
+        return "", f"{file.name} is empty."
     suffix = file.suffix.lower()
     if suffix == ".jsonl":
         docs = []
-        for n, line in enumerate(text.splitlines(), start=1):
+        # split on newlines only: U+2028, U+0085 and friends may stand inside a JSON string
+        for n, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # bad JSON, nesting too deep, a number too long
                 return "", f"{file.name}:{n}: not valid JSON"
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 return "", f"{file.name}:{n}: field 'text' missing"
+            problem = text_problem(row["text"])
+            if problem:
+                return "", f"{file.name}:{n}: field 'text': {problem}"
             docs.append(row["text"])
         return "\n\n".join(docs), f"loaded {len(docs)} documents from {file.name}"
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        if not reader.fieldnames or "text" not in reader.fieldnames:
-            return "", f"{file.name}: no 'text' column"
-        docs = [row["text"] for row in reader if row.get("text")]
+        csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # a cell may hold a whole article
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        try:
+            if not reader.fieldnames or "text" not in reader.fieldnames:
+                return "", f"{file.name}: no 'text' column"
+            docs = [row["text"] for row in reader if row.get("text")]
+        except csv.Error as err:
+            return "", f"{file.name}:{reader.line_num}: unreadable CSV ({err})"
         return "\n\n".join(docs), f"loaded {len(docs)} documents from {file.name}"
     return text, f"loaded {file.name}"
 
@@ -146,7 +164,7 @@ def retrain_and_swap(holder: ModelHolder, retrain: Callable[[Callable[[float, st
 
 
 def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/corrections.jsonl",
-               retrain: Callable[[Callable[[float, str], None]], Any] | None = None, max_chars: int = 100_000) -> Any:
+               retrain: Callable[[Callable[[float, str], None]], Any] | None = None, max_chars: int = MAX_CHARS) -> Any:
     """The page around a ModelHolder (or a bare Predictor). `retrain(progress)` returns a new Predictor."""
     import gradio as gr
 
@@ -160,14 +178,19 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
     stances = list(holder.predictor.stance_labels)
 
     def analyse(article: str, targets_text: str) -> tuple[Any, ...]:
-        article = article or ""
+        # a browser may send unpaired surrogates; the tokenizer and the UTF-8 downloads cannot take them
+        article = _LONE_SURROGATE.sub("\ufffd", article or "")
         note = ""
         if len(article) > max_chars:
             article = article[:max_chars]
             note = f"The text was cut to its first {max_chars:,} characters; score longer files with `eventcoder score`. "
         if not article.strip():
             return [], [], None, None, [], gr.update(choices=[], value=None), "Paste an article first."
-        targets = [t.strip() for t in (targets_text or "").split(",") if t.strip()]
+        targets = [t.strip()[:MAX_TARGET_CHARS]
+                   for t in _LONE_SURROGATE.sub("\ufffd", targets_text or "").split(",") if t.strip()]
+        if len(targets) > MAX_TARGETS:
+            targets = targets[:MAX_TARGETS]
+            note += f"Only the first {MAX_TARGETS} stance targets were used. "
         predictions = holder.predictor.predict([article], targets=targets or None)
         records = [p.to_dict() for p in predictions]
         if not records:
@@ -202,7 +225,7 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
                 return f"Unknown stance {stance!r}: use one of {', '.join(stances)}."
             try:
                 actors.append({"start": int(float(start)), "end": int(float(end)), "role": role, "stance": stance or "NONE"})
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return f"Actor {text!r}: start and end must be numbers."
         try:
             fixed = correction_record(record["text"], event_type, mode or "", actors)
@@ -283,7 +306,7 @@ def make_retrainer(config: str | Path | Any, model_dir: str | Path, corrections_
 
 
 def launch(model_dir: str, host: str = "127.0.0.1", port: int = 7860, corrections: str = "data/corrections.jsonl",
-           config: str = "configs/default.yaml", max_chars: int = 100_000) -> None:
+           config: str = "configs/default.yaml", max_chars: int = MAX_CHARS) -> None:
     from model.predictor import Predictor
 
     predictor = Predictor.from_pretrained(model_dir)

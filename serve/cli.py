@@ -68,6 +68,11 @@ def _add_score(sub: Any) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8", "torch"])
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process; ray: a Ray cluster (pip install \".[ray]\")")
+    p.add_argument("--address", help="--engine ray: the cluster to join (e.g. auto, or HEAD_IP:6379); "
+                   "default RAY_ADDRESS, else the cluster started last here, else a new local one")
+    p.add_argument("--num-workers", type=int, help="--engine ray: scoring actors (default: one per CPU)")
 
 
 def _add_export(sub: Any) -> None:
@@ -83,7 +88,8 @@ def _add_demo(sub: Any) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--corrections", default="data/corrections.jsonl")
     p.add_argument("--config", default="configs/default.yaml", help="training config for retraining")
-    p.add_argument("--max-chars", type=int, default=100_000)
+    p.add_argument("--max-chars", type=int, default=200_000,
+                   help="longest article the page codes; longer text is cut with a message")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +153,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         targets=[t.strip() for t in args.targets.split(",") if t.strip()], text_column=args.text_column,
         id_column=args.id_column, chunk_size=args.chunk_size, resume=args.resume, on_error=args.on_error,
         summary_png=args.summary, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
+    if args.engine == "ray":
+        from serve.ray_engine import RayUnavailable, score_files_ray
+
+        try:
+            score_files_ray(options, address=args.address, num_workers=args.num_workers)
+        except RayUnavailable as err:
+            raise UserError(str(err)) from None
+        return 0
+    if args.address or args.num_workers:
+        raise UserError("--address and --num-workers go with --engine ray")
     score_files(options)
     return 0
 
@@ -185,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (UserError, DataError, ModelDirectoryError, FileNotFoundError, ValueError) as err:
+    except (UserError, DataError, ModelDirectoryError, OSError, ValueError) as err:  # OSError: unwritable output etc.
         if args.debug:
             raise
         print(f"eventcoder {args.command}: error: {err}", file=sys.stderr)

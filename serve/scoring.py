@@ -8,6 +8,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from training.data import DataError
+from training.data import DataError, text_problem
 
 INPUT_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -103,6 +104,9 @@ def _check_text(path: Path, line: int, field_name: str, value: Any) -> str | Dat
         return DataError(path, line, field_name, f"expected text, got {type(value).__name__}")
     if "\x00" in value:
         return DataError(path, line, field_name, "contains a NUL byte")
+    problem = text_problem(value)  # unpaired surrogates (from JSON escapes) would crash the tokenizer
+    if problem:
+        return DataError(path, line, field_name, problem)
     return value
 
 
@@ -114,12 +118,16 @@ def _decode_line(path: Path, line_no: int, raw: bytes) -> str | DataError:
 
 
 def _read_txt(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Document | DataError]:
-    if not options.lines:
-        text = _decode_line(path, 1, path.read_bytes())
-        if isinstance(text, DataError):
-            yield text
+    if not options.lines:  # the whole file is one document; a problem is reported on the line that holds it
+        data = path.read_bytes()
+        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        text = body.decode("utf-8", "surrogateescape")
+        undecodable = re.search("[\udc80-\udcff]", text)
+        nul = text.find("\x00")
+        if undecodable and (nul < 0 or undecodable.start() < nul):
+            yield DataError(path, text.count("\n", 0, undecodable.start()) + 1, "line", "is not valid UTF-8")
             return
-        checked = _check_text(path, 1, "text", text)
+        checked = _check_text(path, text.count("\n", 0, nul) + 1 if nul >= 0 else 1, "text", text)
         yield checked if isinstance(checked, DataError) else Document(prefix + path.stem, checked, list(options.targets))
         return
     with path.open("rb") as handle:
@@ -135,15 +143,29 @@ def _read_txt(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Docume
             yield checked if isinstance(checked, DataError) else Document(f"{prefix}{line_no}", checked, list(options.targets))
 
 
-def _read_csv(path: Path, options: ScoreOptions, prefix: str, delimiter: str) -> Iterator[Document | DataError]:
+def _undecodable(value: Any) -> bool:
+    """A string holding bytes that were not UTF-8 (decoded with errors="surrogateescape")."""
+    if not isinstance(value, str):
+        return False
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_csv(path: Path, options: ScoreOptions, prefix: str, delimiter: str) -> Iterator[Document | DataError]:
+    # Undecodable bytes come through as lone surrogates and make only their own row bad.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        header = reader.fieldnames
-    except UnicodeDecodeError:
-        yield DataError(path, 1, "header", "is not valid UTF-8")
-        return
-    with handle:
+        try:
+            header = reader.fieldnames
+        except csv.Error as err:
+            yield DataError(path, 1, "header", f"unreadable ({err})")
+            return
+        if header and any(_undecodable(name) for name in header):
+            yield DataError(path, 1, "header", "is not valid UTF-8")
+            return
         if not header or options.text_column not in header:
             yield DataError(path, 1, options.text_column,
                             f"no such column (columns: {', '.join(header or [])}); choose one with --text-column")
@@ -158,6 +180,10 @@ def _read_csv(path: Path, options: ScoreOptions, prefix: str, delimiter: str) ->
                 yield DataError(path, reader.line_num + 1, "line", f"unreadable ({err.__class__.__name__})")
                 return
             row_no += 1
+            undecodable = next((name for name in header if _undecodable(row.get(name))), None)
+            if undecodable is not None:
+                yield DataError(path, reader.line_num, undecodable, "is not valid UTF-8")
+                continue
             text = _check_text(path, reader.line_num, options.text_column, row.get(options.text_column))
             if isinstance(text, DataError):
                 yield text
@@ -180,6 +206,12 @@ def _read_jsonl(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Docu
             except json.JSONDecodeError as err:
                 yield DataError(path, line_no, "line", f"not valid JSON ({err.msg})")
                 continue
+            except RecursionError:
+                yield DataError(path, line_no, "line", "not valid JSON (nested too deeply)")
+                continue
+            except ValueError as err:  # an integer of more than 4,300 digits
+                yield DataError(path, line_no, "line", f"not valid JSON ({str(err)[:60]})")
+                continue
             if not isinstance(row, dict):
                 yield DataError(path, line_no, "line", "expected a JSON object")
                 continue
@@ -191,7 +223,14 @@ def _read_jsonl(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Docu
             if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
                 yield DataError(path, line_no, "targets", "expected a list of strings")
                 continue
+            problem = next((text_problem(t) for t in targets if text_problem(t)), None)
+            if problem:
+                yield DataError(path, line_no, "targets", problem)
+                continue
             raw_id = row.get(options.id_column)
+            if isinstance(raw_id, str) and text_problem(raw_id):
+                yield DataError(path, line_no, options.id_column, text_problem(raw_id) or "")
+                continue
             doc_id = str(raw_id) if raw_id is not None else str(line_no)
             yield Document(prefix + doc_id, text, list(options.targets) + [t for t in targets if t not in options.targets])
 
@@ -222,10 +261,15 @@ def _read_parquet(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Do
             yield Document(prefix + (str(raw_id) if raw_id is not None else str(row_no)), text, list(options.targets))
 
 
+def input_prefix(path: Path, multiple: bool) -> str:
+    """What goes before a document's id: the file name when a run reads several files."""
+    return f"{path.name}:" if multiple else ""
+
+
 def iter_documents(paths: list[Path], options: ScoreOptions) -> Iterator[Document | DataError]:
     multiple = len(paths) > 1
     for path in paths:
-        yield from read_documents(path, options, prefix=f"{path.name}:" if multiple else "")
+        yield from read_documents(path, options, prefix=input_prefix(path, multiple))
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -342,10 +386,18 @@ def _fingerprint(paths: list[Path], options: ScoreOptions) -> str:
 
 
 # ----------------------------------------------------------------------------- the run
-def score_files(options: ScoreOptions, predictor: Any = None) -> ScoreResult:
+def output_path(options: ScoreOptions) -> Path:
     output = Path(options.output)
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ValueError(f"{output}: output must end in {', '.join(OUTPUT_SUFFIXES)}")
+    return output
+
+
+def score_files(options: ScoreOptions, predictor: Any = None) -> ScoreResult:
+    output = output_path(options)
+    bad_target = next((t for t in options.targets if text_problem(t)), None)
+    if bad_target is not None:
+        raise ValueError(f"--targets: {bad_target!r} {text_problem(bad_target)}")
     paths = expand_inputs(options.inputs)
     if predictor is None:
         from model.predictor import Predictor

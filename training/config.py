@@ -58,7 +58,14 @@ class TrainConfig:
     # ------------------------------------------------------------------ io
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: is not valid UTF-8") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of settings")
         return cls.from_dict(raw, source=str(path))

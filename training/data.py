@@ -66,35 +66,79 @@ class LabelSets:
 def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, raw row) pairs. CSV/TSV rows count their header as line 1."""
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv"):
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-                if reader.fieldnames is None or TEXT_FIELD not in reader.fieldnames:
-                    raise DataError(path, 1, TEXT_FIELD, "the header has no 'text' column")
-                for row in reader:
-                    yield reader.line_num, _decode_json_columns(path, reader.line_num, row)
-            return
-        with path.open(encoding="utf-8-sig") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                if "\x00" in line:
-                    raise DataError(path, line_no, "line", "contains a NUL byte")
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(path, line_no, "line", f"not valid JSON ({err.msg} at column {err.colno})") from None
-                if not isinstance(row, dict):
-                    raise DataError(path, line_no, "line", f"expected a JSON object, got {type(row).__name__}")
-                yield line_no, row
-    except UnicodeDecodeError as err:
-        raise DataError(path, _line_of_offset(path, err.start), "line", "is not valid UTF-8") from None
-
-
-def _line_of_offset(path: Path, offset: int) -> int:
+    if suffix in (".csv", ".tsv"):
+        yield from _csv_rows(path, "\t" if suffix == ".tsv" else ",")
+        return
+    # Bytes, one line at a time: an undecodable byte is reported on its own line, however far into the file.
     with path.open("rb") as handle:
-        return handle.read(offset).count(b"\n") + 1
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(path, line_no, "line", f"is not valid UTF-8 (byte {err.start + 1})") from None
+            if not line.strip():
+                continue
+            if "\x00" in line:
+                raise DataError(path, line_no, "line", "contains a NUL byte")
+            row = _parse_json(path, line_no, "line", line)
+            if not isinstance(row, dict):
+                raise DataError(path, line_no, "line", f"expected a JSON object, got {type(row).__name__}")
+            yield line_no, row
+
+
+def _parse_json(path: Path, line: int, field: str, value: str) -> Any:
+    """json.loads with every failure (bad syntax, nesting too deep, a number too long) as a DataError."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as err:
+        raise DataError(path, line, field, f"not valid JSON ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise DataError(path, line, field, "not valid JSON (nested too deeply)") from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise DataError(path, line, field, f"not valid JSON ({_short(str(err))})") from None
+
+
+def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Fields may be long (whole articles): lift csv's 131,072-character default for this read.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    # Undecodable bytes become lone surrogates here and are reported with the row that holds them.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        try:
+            fieldnames = reader.fieldnames
+            if fieldnames is not None and any(_has_surrogate(name) for name in fieldnames):
+                raise DataError(path, 1, "line", "is not valid UTF-8")
+            if fieldnames is None or TEXT_FIELD not in fieldnames:
+                raise DataError(path, 1, TEXT_FIELD, "the header has no 'text' column")
+            for row in reader:
+                cells = [c for v in row.values() for c in (v if isinstance(v, list) else [v]) if isinstance(c, str)]
+                if any(_has_surrogate(c) for c in cells):
+                    raise DataError(path, reader.line_num, "line", "is not valid UTF-8")
+                yield reader.line_num, _decode_json_columns(path, reader.line_num, row)
+        except csv.Error as err:
+            raise DataError(path, reader.line_num, "line", f"unreadable CSV ({_short(str(err))})") from None
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def text_problem(value: str) -> str | None:
+    """What makes a string unusable as text (the tokenizer rejects lone surrogates), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    if _has_surrogate(value):
+        return "is not valid Unicode (an unpaired surrogate or undecodable bytes)"
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
 
 
 def _decode_json_columns(path: Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -105,10 +149,7 @@ def _decode_json_columns(path: Path, line: int, row: dict[str, Any]) -> dict[str
         if value is None or value == "":
             decoded[key] = None
         elif key in ("actors", "stance"):
-            try:
-                decoded[key] = json.loads(value)
-            except json.JSONDecodeError as err:
-                raise DataError(path, line, key, f"not a JSON list ({err.msg})") from None
+            decoded[key] = _parse_json(path, line, key, value)
         else:
             decoded[key] = value
     return decoded
@@ -128,9 +169,10 @@ def read_labeled_file(path: str | Path, labels: LabelSets | None = None) -> list
 
 def _check_label(path: Path, line: int, field: str, value: Any, allowed: list[str] | None) -> str:
     if not isinstance(value, str) or not value:
-        raise DataError(path, line, field, f"expected a label string, got {value!r}")
+        raise DataError(path, line, field, f"expected a label string, got {_short(repr(value))}")
     if allowed is not None and value not in allowed:
-        raise DataError(path, line, field, f"unknown label {value!r} (the config allows {', '.join(allowed)})")
+        raise DataError(path, line, field,
+                        f"unknown label {_short(repr(value))} (the config allows {_short(', '.join(allowed), 300)})")
     return value
 
 
@@ -138,11 +180,17 @@ def _validate(path: Path, line: int, row: dict[str, Any], labels: LabelSets) -> 
     text = row.get(TEXT_FIELD)
     if not isinstance(text, str) or not text.strip():
         raise DataError(path, line, TEXT_FIELD, "missing or empty")
+    problem = text_problem(text)
+    if problem:
+        raise DataError(path, line, TEXT_FIELD, problem)
     event_type = row.get("event_type")
     if event_type is not None:
         event_type = _check_label(path, line, "event_type", event_type, labels.event_types)
-    mode = row.get("mode") or None
+    mode = row.get("mode")
+    mode = None if mode in (None, "") else mode
     if mode is not None:
+        if not isinstance(mode, str):
+            raise DataError(path, line, "mode", f"expected a mode string, got {_short(repr(mode))}")
         if event_type is None:
             raise DataError(path, line, "mode", "a mode needs an event_type")
         allowed_modes = labels.modes
@@ -197,6 +245,9 @@ def _validate_stance(path: Path, line: int, raw: Any, labels: LabelSets) -> list
         target = item.get("target")
         if not isinstance(target, str) or not target.strip():
             raise DataError(path, line, f"{field}.target", "missing or empty")
+        problem = text_problem(target)
+        if problem:
+            raise DataError(path, line, f"{field}.target", problem)
         stance = _check_label(path, line, f"{field}.stance", item.get("stance"), labels.stances)
         result.append(StanceLabel(target, stance))
     return result
