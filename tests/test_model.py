@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_predictions_conform_to_spec(trained_model: Path) -> None:
         assert set(record["event_scores"]) == set(predictor.event_labels)
         assert record["event_scores"][record["event_type"]] == record["event_score"]
         assert abs(sum(record["event_scores"].values()) - 1) < 1e-3
-        assert record["model"] == "default@0.1.0"
+        assert re.fullmatch(r"default@0\.1\.0\+\d{8}\.\d{6}", record["model"])
         for actor in record["actors"]:
             assert SPEC_ACTOR_FIELDS <= set(actor)
             assert record["text"][actor["start"]:actor["end"]] == actor["text"]

@@ -158,7 +158,9 @@ class MultiTaskTrainer:
         features = [make_features(r, tokenizer, maps) for r in train_records]
 
         network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
-        metadata = ModelMetadata(name=c.name, version=c.version, max_length=c.max_length, label_maps=maps,
+        # the build stamp tells a retrained model from the one before it in every prediction record
+        version = f"{c.version}+{time.strftime('%Y%m%d.%H%M%S')}"
+        metadata = ModelMetadata(name=c.name, version=version, max_length=c.max_length, label_maps=maps,
                                  roles=list(label_sets.roles or []),
                                  encoder_config=network.encoder.config.to_dict(), onnx={})
         if c.freeze_word_embeddings:
