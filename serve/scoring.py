@@ -130,17 +130,21 @@ def _read_txt(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Docume
         checked = _check_text(path, text.count("\n", 0, nul) + 1 if nul >= 0 else 1, "text", text)
         yield checked if isinstance(checked, DataError) else Document(prefix + path.stem, checked, list(options.targets))
         return
+    for line_no, text in _decoded_lines(path):
+        if isinstance(text, DataError):
+            yield text
+            continue
+        checked = _check_text(path, line_no, "text", text.rstrip("\r\n"))
+        yield checked if isinstance(checked, DataError) else Document(f"{prefix}{line_no}", checked, list(options.targets))
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | DataError]]:
+    """(line number, decoded line or the decoding error) for every non-blank line of a file."""
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             text = _decode_line(path, line_no, raw)
-            if isinstance(text, DataError):
-                yield text
-                continue
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue
-            checked = _check_text(path, line_no, "text", text)
-            yield checked if isinstance(checked, DataError) else Document(f"{prefix}{line_no}", checked, list(options.targets))
+            if isinstance(text, DataError) or text.strip():
+                yield line_no, text
 
 
 def _undecodable(value: Any) -> bool:
@@ -193,46 +197,42 @@ def _read_csv(path: Path, options: ScoreOptions, prefix: str, delimiter: str) ->
 
 
 def _read_jsonl(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Document | DataError]:
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = _decode_line(path, line_no, raw)
-            if isinstance(line, DataError):
-                yield line
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield DataError(path, line_no, "line", f"not valid JSON ({err.msg})")
-                continue
-            except RecursionError:
-                yield DataError(path, line_no, "line", "not valid JSON (nested too deeply)")
-                continue
-            except ValueError as err:  # an integer of more than 4,300 digits
-                yield DataError(path, line_no, "line", f"not valid JSON ({str(err)[:60]})")
-                continue
-            if not isinstance(row, dict):
-                yield DataError(path, line_no, "line", "expected a JSON object")
-                continue
-            text = _check_text(path, line_no, options.text_column, row.get(options.text_column))
-            if isinstance(text, DataError):
-                yield text
-                continue
-            targets = row.get("targets", [])
-            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-                yield DataError(path, line_no, "targets", "expected a list of strings")
-                continue
-            problem = next((text_problem(t) for t in targets if text_problem(t)), None)
-            if problem:
-                yield DataError(path, line_no, "targets", problem)
-                continue
-            raw_id = row.get(options.id_column)
-            if isinstance(raw_id, str) and text_problem(raw_id):
-                yield DataError(path, line_no, options.id_column, text_problem(raw_id) or "")
-                continue
-            doc_id = str(raw_id) if raw_id is not None else str(line_no)
-            yield Document(prefix + doc_id, text, list(options.targets) + [t for t in targets if t not in options.targets])
+    for line_no, line in _decoded_lines(path):
+        if isinstance(line, DataError):
+            yield line
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield DataError(path, line_no, "line", f"not valid JSON ({err.msg})")
+            continue
+        except RecursionError:
+            yield DataError(path, line_no, "line", "not valid JSON (nested too deeply)")
+            continue
+        except ValueError as err:  # an integer of more than 4,300 digits
+            yield DataError(path, line_no, "line", f"not valid JSON ({str(err)[:60]})")
+            continue
+        if not isinstance(row, dict):
+            yield DataError(path, line_no, "line", "expected a JSON object")
+            continue
+        text = _check_text(path, line_no, options.text_column, row.get(options.text_column))
+        if isinstance(text, DataError):
+            yield text
+            continue
+        targets = row.get("targets", [])
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            yield DataError(path, line_no, "targets", "expected a list of strings")
+            continue
+        problem = next((text_problem(t) for t in targets if text_problem(t)), None)
+        if problem:
+            yield DataError(path, line_no, "targets", problem)
+            continue
+        raw_id = row.get(options.id_column)
+        if isinstance(raw_id, str) and text_problem(raw_id):
+            yield DataError(path, line_no, options.id_column, text_problem(raw_id) or "")
+            continue
+        doc_id = str(raw_id) if raw_id is not None else str(line_no)
+        yield Document(prefix + doc_id, text, list(options.targets) + [t for t in targets if t not in options.targets])
 
 
 def _read_parquet(path: Path, options: ScoreOptions, prefix: str) -> Iterator[Document | DataError]:
