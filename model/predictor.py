@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
@@ -21,7 +21,7 @@ from model.heads import (
     span_features,
 )
 from model.sentences import split_sentences
-from model.tokenization import char_span_to_tokens, decode_bio, load_tokenizer, pad_batch
+from model.tokenization import char_span_to_tokens, decode_bio, first_sequence_span, load_tokenizer, pad_batch
 
 
 @dataclass
@@ -176,16 +176,21 @@ class Predictor:
                 gold_spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[SentenceOutputs]:
         """One encoder pass per sentence, batched by length; optional gold spans get span scores."""
         encodings = self.tokenizer.encode_batch(list(sentences)) if sentences else []
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         results: list[SentenceOutputs | None] = [None] * len(encodings)
+        for index, row, out in self._run_by_length(encodings):
+            gold = gold_spans[index] if gold_spans is not None else None
+            results[index] = self._sentence_outputs(encodings[index], out, row, gold)
+        return [r for r in results if r is not None]
+
+    def _run_by_length(self, encodings: Sequence[Encoding]) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+        """Run the encodings through the backend in batches of similar length (little padding);
+        yields (index into encodings, row in the batch, the batch's outputs)."""
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         for chunk_start in range(0, len(order), self.batch_size):
             chunk = order[chunk_start : chunk_start + self.batch_size]
-            batch = pad_batch([encodings[i] for i in chunk], self.pad_id)
-            out = self.backend.run(batch)
+            out = self.backend.run(pad_batch([encodings[i] for i in chunk], self.pad_id))
             for row, index in enumerate(chunk):
-                gold = gold_spans[index] if gold_spans is not None else None
-                results[index] = self._sentence_outputs(encodings[index], out, row, gold)
-        return [r for r in results if r is not None]
+                yield index, row, out
 
     def _sentence_outputs(self, encoding: Encoding, out: dict[str, np.ndarray], row: int,
                           gold: Sequence[tuple[int, int]] | None) -> SentenceOutputs:
@@ -226,25 +231,19 @@ class Predictor:
         if not pairs:
             return results
         encodings = self.tokenizer.encode_batch([(t, sentences[i]) for i, t in pairs])
-        order = sorted(range(len(pairs)), key=lambda k: len(encodings[k].ids))
-        for chunk_start in range(0, len(order), self.batch_size):
-            chunk = order[chunk_start : chunk_start + self.batch_size]
-            out = self.backend.run(pad_batch([encodings[k] for k in chunk], self.pad_id))
-            for row, k in enumerate(chunk):
-                encoding = encodings[k]
-                target_tokens = [i for i, s in enumerate(encoding.sequence_ids) if s == 0]
-                if not target_tokens:
-                    continue
-                n = len(encoding.ids)
-                feats = span_features(out["hidden"][row, :n], out["pooled"][row], target_tokens[0], target_tokens[-1])
-                probs = softmax(linear(self.head_weights, STANCE_HEAD, feats))
-                best = int(probs.argmax())
-                sentence_index, target = pairs[k]
-                results[sentence_index].append(StancePrediction(target, self.stance_labels[best], float(probs[best])))
-        # keep the caller's target order
-        for sentence_index, targets in enumerate(target_lists):
-            rank = {t: r for r, t in enumerate(targets)}
-            results[sentence_index].sort(key=lambda s: rank.get(s.target, 0))
+        by_pair: list[StancePrediction | None] = [None] * len(pairs)
+        for k, row, out in self._run_by_length(encodings):
+            span = first_sequence_span(encodings[k])
+            if span is None:
+                continue
+            n = len(encodings[k].ids)
+            feats = span_features(out["hidden"][row, :n], out["pooled"][row], *span)
+            probs = softmax(linear(self.head_weights, STANCE_HEAD, feats))
+            best = int(probs.argmax())
+            by_pair[k] = StancePrediction(pairs[k][1], self.stance_labels[best], float(probs[best]))
+        for (sentence_index, _), prediction in zip(pairs, by_pair):  # the caller's target order
+            if prediction is not None:
+                results[sentence_index].append(prediction)
         return results
 
     def _record(self, doc_id: str, sentence_index: int, start: int, end: int, sentence: str,
@@ -308,13 +307,3 @@ def _choose_backend(model_dir: Path, metadata: ModelMetadata, backend: str) -> s
             return candidate.name
     return "torch"
 
-
-def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

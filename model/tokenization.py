@@ -23,9 +23,21 @@ def load_tokenizer(path: Path | str, max_length: int) -> Tokenizer:
         from model.directory import ModelDirectoryError
 
         raise ModelDirectoryError(f"{path} is corrupt or not a tokenizer ({err})") from err
+    return configure_tokenizer(tokenizer, max_length)
+
+
+def configure_tokenizer(tokenizer: Tokenizer, max_length: int) -> Tokenizer:
+    """Padding off (batches are padded dynamically by `pad_batch`), truncation at `max_length`."""
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
     return tokenizer
+
+
+def first_sequence_span(encoding: Encoding) -> tuple[int, int] | None:
+    """First and last token of the first sequence of a pair encoding (the target of a
+    (target, sentence) pair); None when truncation left none of it."""
+    tokens = [i for i, s in enumerate(encoding.sequence_ids) if s == 0]
+    return (tokens[0], tokens[-1]) if tokens else None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ from model.heads import (
 )
 from model.network import EventCoderNetwork
 from model.predictor import Predictor
-from model.tokenization import IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, pad_batch
+from model.tokenization import (
+    IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, configure_tokenizer, first_sequence_span,
+    load_tokenizer, pad_batch,
+)
 from training.config import TrainConfig, resolve_base_model
 from training.data import LabeledSentence, LabelSets, derive_label_sets, read_labeled_file
 from training.metrics import evaluate_predictor, selection_score
@@ -152,9 +155,7 @@ class MultiTaskTrainer:
         from transformers import AutoTokenizer
 
         hf_tokenizer = AutoTokenizer.from_pretrained(base_dir)
-        tokenizer: Tokenizer = hf_tokenizer.backend_tokenizer
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=c.max_length)
+        tokenizer: Tokenizer = configure_tokenizer(hf_tokenizer.backend_tokenizer, c.max_length)
         features = [make_features(r, tokenizer, maps) for r in train_records]
 
         network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
@@ -296,10 +297,7 @@ class MultiTaskTrainer:
         encodings = tokenizer.encode_batch([(t, text) for t, text, _ in examples])
         inputs = {k: torch.from_numpy(v) for k, v in pad_batch(encodings).items()}
         hidden, pooled, *_ = network(**inputs)
-        spans = []
-        for row, e in enumerate(encodings):
-            target_tokens = [i for i, s in enumerate(e.sequence_ids) if s == 0]
-            spans.append((row, target_tokens[0], target_tokens[-1]) if target_tokens else (row, 0, 0))
+        spans = [(row, *(first_sequence_span(e) or (0, 0))) for row, e in enumerate(encodings)]
         logits = network.span_logits(STANCE_HEAD, hidden, pooled, torch.tensor(spans))
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor([s for _, _, s in examples]))
 
@@ -314,9 +312,7 @@ class MultiTaskTrainer:
 
         files = export_onnx(network, directory, quantize=self.config.quantize)
         if "int8" in files and self._dev_records:
-            tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-            tokenizer.no_padding()
-            tokenizer.enable_truncation(max_length=metadata.max_length)
+            tokenizer = load_tokenizer(directory / "tokenizer.json", metadata.max_length)
             heads = head_weights_numpy(network)
             summaries = {}
             for kind in ("fp32", "int8"):
