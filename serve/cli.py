@@ -79,6 +79,9 @@ def _add_export(sub: Any) -> None:
     p = sub.add_parser("export", help="write model.onnx and model.int8.onnx into a model directory")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--no-quantize", action="store_true")
+    p.add_argument("--calibration-file", help="sentences (labeled data file) to calibrate the int8 smoothing on; "
+                   "default: the model's training file, from its training_config.yaml")
+    p.add_argument("--dev-file", help="labeled data to compare int8 with fp32 on; default: the model's dev file")
 
 
 def _add_demo(sub: Any) -> None:
@@ -168,16 +171,33 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from model.directory import read_metadata, write_metadata
     from model.backends import TorchBackend
-    from model.export import export_onnx
+    from model.directory import read_metadata, write_metadata
     from model.heads import head_sizes
+    from training.config import TrainConfig
+    from training.data import read_labeled_file
+    from training.trainer import export_and_choose
 
-    metadata = read_metadata(args.model)
-    backend = TorchBackend.from_directory(args.model, head_sizes(metadata.label_maps), metadata.encoder_config)
-    metadata.onnx = export_onnx(backend.network, Path(args.model), quantize=not args.no_quantize)
-    write_metadata(Path(args.model), metadata)
-    print(json.dumps(metadata.onnx))
+    model_dir = Path(args.model)
+    metadata = read_metadata(model_dir)
+    saved = model_dir / "training_config.yaml"
+    config = TrainConfig.from_yaml(saved) if saved.is_file() else TrainConfig()
+    calibration_file = args.calibration_file or (config.train_file if Path(config.train_file).is_file() else None)
+    dev_file = args.dev_file or (config.dev_file if config.dev_file and Path(config.dev_file).is_file() else None)
+    calibration = [r.text for r in read_labeled_file(calibration_file)][: config.calibration_sentences] \
+        if calibration_file else []
+    dev = read_labeled_file(dev_file) if dev_file else []
+    backend = TorchBackend.from_directory(model_dir, head_sizes(metadata.label_maps), metadata.encoder_config)
+    metadata.onnx, report = export_and_choose(
+        backend.network, model_dir, metadata, calibration_texts=calibration, dev_records=dev,
+        quantize=not args.no_quantize, smoothing_alpha=config.int8_smoothing_alpha)
+    write_metadata(model_dir, metadata)
+    metrics_path = model_dir / "metrics.json"
+    if report and metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics["onnx"] = report
+        metrics_path.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    print(json.dumps({**metadata.onnx, **({"int8_loss": report["int8_loss"]} if report else {})}))
     return 0
 
 

@@ -53,6 +53,8 @@ class TrainConfig:
         "event_type": 1.0, "mode": 0.5, "actors": 1.0, "stance": 1.0, "actor_type": 0.5})
     export_onnx: bool = True
     quantize: bool = True
+    int8_smoothing_alpha: float = 0.8   # 0 turns the smoothing before int8 quantization off (model/export.py)
+    calibration_sentences: int = 512
     keep_previous: bool = False
 
     # ------------------------------------------------------------------ io

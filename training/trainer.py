@@ -18,7 +18,7 @@ from tokenizers import Encoding, Tokenizer
 from tqdm.auto import tqdm
 
 from model.backends import TorchBackend
-from model.directory import ModelMetadata, write_atomically, write_metadata
+from model.directory import TOKENIZER_FILE, ModelMetadata, write_atomically, write_metadata
 from model.heads import (
     ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, LabelMap, head_sizes,
 )
@@ -157,6 +157,7 @@ class MultiTaskTrainer:
         hf_tokenizer = AutoTokenizer.from_pretrained(base_dir)
         tokenizer: Tokenizer = configure_tokenizer(hf_tokenizer.backend_tokenizer, c.max_length)
         features = [make_features(r, tokenizer, maps) for r in train_records]
+        self._features = features
 
         network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
         # the build stamp tells a retrained model from the one before it in every prediction record
@@ -302,28 +303,17 @@ class MultiTaskTrainer:
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor([s for _, _, s in examples]))
 
     _none_stance_id: int = -1
+    _features: list[Features] = []
     _dev_records: list[LabeledSentence] = []
 
     def _export(self, network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
                 metrics: dict[str, Any]) -> dict[str, str]:
-        """Export ONNX graphs; ship int8 as the default only if it costs no head more than a point on dev."""
-        from model.backends import OnnxBackend
-        from model.export import choose_default_onnx, export_onnx
-
-        files = export_onnx(network, directory, quantize=self.config.quantize)
-        if "int8" in files and self._dev_records:
-            tokenizer = load_tokenizer(directory / "tokenizer.json", metadata.max_length)
-            heads = head_weights_numpy(network)
-            summaries = {}
-            for kind in ("fp32", "int8"):
-                predictor = Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
-                summaries[kind] = evaluate_predictor(predictor, self._dev_records)["summary"]
-            choice, losses = choose_default_onnx(summaries["fp32"], summaries["int8"])
-            files["default"] = files[choice]
-            metrics["onnx"] = {"dev_fp32": summaries["fp32"], "dev_int8": summaries["int8"],
-                               "int8_loss": losses, "default": choice}
-        elif "int8" in files:
-            files["default"] = files["int8"]
+        c = self.config
+        files, report = export_and_choose(
+            network, directory, metadata, calibration_texts=[f.text for f in self._features[: c.calibration_sentences]],
+            dev_records=self._dev_records, quantize=c.quantize, smoothing_alpha=c.int8_smoothing_alpha)
+        if report:
+            metrics["onnx"] = report
         return files
 
     def _predictor(self, network: EventCoderNetwork, metadata: ModelMetadata, tokenizer: Tokenizer) -> Predictor:
@@ -342,6 +332,35 @@ class MultiTaskTrainer:
         (directory / "training_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
         (directory / "README.md").write_text(model_card(self.config, metadata, metrics), encoding="utf-8")
+
+
+def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
+                      calibration_texts: Sequence[str], dev_records: Sequence[LabeledSentence],
+                      quantize: bool = True, smoothing_alpha: float = 0.8) -> tuple[dict[str, str], dict[str, Any]]:
+    """Export the ONNX graphs into `directory` and pick the default: int8 only if it costs no head more
+    than a point on dev (else fp32). Returns the files by kind and the measurements behind the choice."""
+    from model.backends import OnnxBackend
+    from model.export import calibration_batches, choose_default_onnx, export_onnx
+
+    tokenizer = load_tokenizer(directory / TOKENIZER_FILE, metadata.max_length)
+    calibration = calibration_batches(tokenizer.encode_batch(list(calibration_texts))) if calibration_texts else None
+    files = export_onnx(network, directory, quantize=quantize, calibration=calibration,
+                        smoothing_alpha=smoothing_alpha)
+    report: dict[str, Any] = {}
+    if "int8" in files and dev_records:
+        heads = head_weights_numpy(network)
+        summaries = {}
+        for kind in ("fp32", "int8"):
+            predictor = Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
+            summaries[kind] = evaluate_predictor(predictor, dev_records)["summary"]
+        choice, losses = choose_default_onnx(summaries["fp32"], summaries["int8"])
+        files["default"] = files[choice]
+        report = {"dev_fp32": summaries["fp32"], "dev_int8": summaries["int8"], "int8_loss": losses,
+                  "default": choice, "int8_smoothing_alpha": smoothing_alpha if calibration else 0.0,
+                  "dev_sentences": len(dev_records)}
+    elif "int8" in files:
+        files["default"] = files["int8"]
+    return files, report
 
 
 def head_weights_numpy(network: EventCoderNetwork) -> dict[str, np.ndarray]:
