@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from model.backends import Backend, OnnxBackend
+from model.backends import Backend, Batch, OnnxBackend
 from model.directory import (
     ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, ModelDirectoryError, ModelMetadata, load_numpy_weights,
     read_metadata,
@@ -98,18 +100,21 @@ class SentenceOutputs:
 
 
 TargetsArg = Sequence[str] | Sequence[Sequence[str]] | None
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 class Predictor:
     """Runs every head in one encoder pass per sentence, plus one batched pass per free-text target."""
 
     def __init__(self, metadata: ModelMetadata, tokenizer: Tokenizer, backend: Backend,
-                 head_weights: dict[str, np.ndarray], batch_size: int = 32) -> None:
+                 head_weights: dict[str, np.ndarray], batch_size: int = 32, wave_size: int = 1024) -> None:
         self.metadata = metadata
         self.tokenizer = tokenizer
         self.backend = backend
         self.head_weights = head_weights
         self.batch_size = batch_size
+        self.wave_size = max(batch_size, wave_size)
         maps = metadata.label_maps
         self.event_labels = maps[EVENT_HEAD].labels
         self.mode_labels = maps[MODE_HEAD].labels if MODE_HEAD in maps else []
@@ -155,12 +160,12 @@ class Predictor:
         """
         per_text_targets = _targets_per_text(targets, len(texts))
         sentences: list[tuple[int, int, int, str]] = []   # (text index, start, end, sentence)
-        for index, text in enumerate(texts):
-            if split:
-                sentences.extend((index, s, e, t) for s, e, t in split_sentences(text))
-            elif text.strip():
-                sentences.append((index, 0, len(text), text))
-        outputs = self.analyze([s[3] for s in sentences])
+        outputs: list[SentenceOutputs] = []
+        # splitting is lazy: the next wave of sentences is split while the model codes the last one
+        for item, output in self._stream(_sentence_items(texts, split), lambda item: item[3],
+                                         lambda item, encoding, out, row: self._sentence_outputs(encoding, out, row, None)):
+            sentences.append(item)
+            outputs.append(output)
         target_lists = [per_text_targets[s[0]] for s in sentences]
         free_text = self._free_text_stance([s[3] for s in sentences], target_lists)
         results: list[SentencePrediction] = []
@@ -175,22 +180,39 @@ class Predictor:
     def analyze(self, sentences: Sequence[str],
                 gold_spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[SentenceOutputs]:
         """One encoder pass per sentence, batched by length; optional gold spans get span scores."""
-        encodings = self.tokenizer.encode_batch(list(sentences)) if sentences else []
-        results: list[SentenceOutputs | None] = [None] * len(encodings)
-        for index, row, out in self._run_by_length(encodings):
-            gold = gold_spans[index] if gold_spans is not None else None
-            results[index] = self._sentence_outputs(encodings[index], out, row, gold)
-        return [r for r in results if r is not None]
+        def outputs(index: int, encoding: Encoding, out: Batch, row: int) -> SentenceOutputs:
+            return self._sentence_outputs(encoding, out, row, gold_spans[index] if gold_spans is not None else None)
 
-    def _run_by_length(self, encodings: Sequence[Encoding]) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
-        """Run the encodings through the backend in batches of similar length (little padding);
-        yields (index into encodings, row in the batch, the batch's outputs)."""
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        for chunk_start in range(0, len(order), self.batch_size):
-            chunk = order[chunk_start : chunk_start + self.batch_size]
-            out = self.backend.run(pad_batch([encodings[i] for i in chunk], self.pad_id))
-            for row, index in enumerate(chunk):
-                yield index, row, out
+        return [result for _, result in self._stream(range(len(sentences)), lambda i: sentences[i], outputs)]
+
+    def _stream(self, items: Iterable[Item], text_of: Callable[[Item], str | tuple[str, str]],
+                process: Callable[[Item, Encoding, Batch, int], Result]) -> Iterator[tuple[Item, Result]]:
+        """Encode `items`, run them and `process` each one's row of outputs; yields (item, result) in the
+        items' order.
+
+        Items go in waves of `wave_size`: a wave is sorted by length into batches (little padding) that all
+        start on the backend's threads at once. The next wave is read (for `predict`: split into sentences)
+        and started before a wave is processed, so no core waits for the reading or the post-processing;
+        a batch's raw outputs are dropped as soon as its rows are processed (bounded memory).
+        """
+        in_flight: deque[tuple[list[Item], list[Encoding], list[tuple[list[int], Future[Batch]]]]] = deque()
+        for wave in _waves(items, self.wave_size):
+            in_flight.append(self._start_wave(wave, text_of))
+            if len(in_flight) > 1:
+                yield from _finish_wave(*in_flight.popleft(), process)
+        while in_flight:
+            yield from _finish_wave(*in_flight.popleft(), process)
+
+    def _start_wave(self, wave: list[Item], text_of: Callable[[Item], str | tuple[str, str]]
+                    ) -> tuple[list[Item], list[Encoding], list[tuple[list[int], Future[Batch]]]]:
+        encodings = self.tokenizer.encode_batch([text_of(item) for item in wave])
+        # longest first: the batches still running at the end of a wave are the cheap ones
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
+        batches = []
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            batches.append((chunk, self.backend.submit(pad_batch([encodings[i] for i in chunk], self.pad_id))))
+        return wave, encodings, batches
 
     def _sentence_outputs(self, encoding: Encoding, out: dict[str, np.ndarray], row: int,
                           gold: Sequence[tuple[int, int]] | None) -> SentenceOutputs:
@@ -204,7 +226,7 @@ class Predictor:
             stance_probs.append(softmax(linear(self.head_weights, STANCE_HEAD, feats)))
             type_probs.append(self._type_probs(feats))
         result = SentenceOutputs(
-            event_probs=softmax(out["event_logits"][row]), mode_logits=out["mode_logits"][row],
+            event_probs=softmax(out["event_logits"][row]), mode_logits=out["mode_logits"][row].copy(),
             spans=[(s, e, role, score) for s, e, role, score, _, _ in decoded],
             span_stance_probs=stance_probs, span_type_probs=type_probs)
         for start, end in gold or []:
@@ -230,18 +252,16 @@ class Predictor:
         results: list[list[StancePrediction]] = [[] for _ in sentences]
         if not pairs:
             return results
-        encodings = self.tokenizer.encode_batch([(t, sentences[i]) for i, t in pairs])
-        by_pair: list[StancePrediction | None] = [None] * len(pairs)
-        for k, row, out in self._run_by_length(encodings):
-            span = first_sequence_span(encodings[k])
+        def stance(pair: tuple[int, str], encoding: Encoding, out: Batch, row: int) -> StancePrediction | None:
+            span = first_sequence_span(encoding)
             if span is None:
-                continue
-            n = len(encodings[k].ids)
-            feats = span_features(out["hidden"][row, :n], out["pooled"][row], *span)
-            probs = softmax(linear(self.head_weights, STANCE_HEAD, feats))
+                return None
+            n = len(encoding.ids)
+            probs = softmax(linear(self.head_weights, STANCE_HEAD, span_features(out["hidden"][row, :n], out["pooled"][row], *span)))
             best = int(probs.argmax())
-            by_pair[k] = StancePrediction(pairs[k][1], self.stance_labels[best], float(probs[best]))
-        for (sentence_index, _), prediction in zip(pairs, by_pair):  # the caller's target order
+            return StancePrediction(pair[1], self.stance_labels[best], float(probs[best]))
+
+        for (sentence_index, _), prediction in self._stream(pairs, lambda p: (p[1], sentences[p[0]]), stance):
             if prediction is not None:
                 results[sentence_index].append(prediction)
         return results
@@ -270,6 +290,39 @@ class Predictor:
             event_type=event_type, event_score=float(out.event_probs[best]),
             event_scores={label: float(p) for label, p in zip(self.event_labels, out.event_probs)},
             mode=mode, mode_score=mode_score, actors=actors, stance=stance, model=self.model_tag)
+
+
+def _sentence_items(texts: Sequence[str], split: bool) -> Iterator[tuple[int, int, int, str]]:
+    """(text index, start, end, sentence) for every sentence of every text, split on demand."""
+    for index, text in enumerate(texts):
+        if split:
+            yield from ((index, s, e, t) for s, e, t in split_sentences(text))
+        elif text.strip():
+            yield index, 0, len(text), text
+
+
+def _waves(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    wave: list[Item] = []
+    for item in items:
+        wave.append(item)
+        if len(wave) >= size:
+            yield wave
+            wave = []
+    if wave:
+        yield wave
+
+
+def _finish_wave(wave: list[Item], encodings: list[Encoding], batches: list[tuple[list[int], Future[Batch]]],
+                 process: Callable[[Item, Encoding, Batch, int], Result]) -> Iterator[tuple[Item, Result]]:
+    results: list[Any] = [None] * len(wave)
+    batches.reverse()
+    while batches:  # popped, so each batch's outputs are freed once its rows are processed
+        chunk, future = batches.pop()
+        out = future.result()
+        del future
+        for row, index in enumerate(chunk):
+            results[index] = process(wave[index], encodings[index], out, row)
+    return zip(wave, results)
 
 
 def _targets_per_text(targets: TargetsArg, n_texts: int) -> list[list[str]]:

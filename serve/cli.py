@@ -61,7 +61,8 @@ def _add_score(sub: Any) -> None:
     p.add_argument("--targets", default="", help="comma-separated free-text stance targets")
     p.add_argument("--text-column", default="text")
     p.add_argument("--id-column", default="id")
-    p.add_argument("--chunk-size", type=int, default=256, help="documents per committed chunk")
+    p.add_argument("--chunk-size", type=int, default=0,
+                   help="documents per committed chunk (default: 1024 with --lines, else 256)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--on-error", choices=["fail", "skip"], default="fail")
     p.add_argument("--summary", help="write a bar chart of event-type counts to this .png")

@@ -42,13 +42,25 @@ class ScoreOptions:
     targets: list[str] = field(default_factory=list)
     text_column: str = "text"
     id_column: str = "id"
-    chunk_size: int = 256
+    chunk_size: int = 0   # 0: LINES_CHUNK_SIZE with `lines`, else DOCUMENTS_CHUNK_SIZE
     resume: bool = False
     on_error: str = "fail"
     summary_png: str | None = None
     backend: str = "auto"
     batch_size: int = 32
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.chunk_size <= 0:
+            self.chunk_size = LINES_CHUNK_SIZE if self.lines else DOCUMENTS_CHUNK_SIZE
+
+
+# Documents per committed chunk (one Predictor.predict call). A line is about one sentence, so line
+# chunks are larger: sorting 1,024 sentences by length wastes ~4% on padding against ~13% for 256,
+# and the scorer runs 440 sentences/s instead of ~400. A document is often 10-50 sentences, so 256
+# of them are thousands of sentences already, and more would only cost memory.
+LINES_CHUNK_SIZE = 1024
+DOCUMENTS_CHUNK_SIZE = 256
 
 
 @dataclass
