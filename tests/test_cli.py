@@ -157,3 +157,11 @@ def test_resume_after_sigkill_loses_and_doubles_nothing(trained_model: Path, tmp
     assert main(["score", str(inp), "-o", str(out), "--model", str(trained_model), "--no-progress",
                  "--chunk-size", "20", "--resume"]) == 0
     assert out.read_text() == reference.read_text()
+
+
+def test_line_input_commits_larger_chunks_by_default() -> None:
+    from serve.scoring import DOCUMENTS_CHUNK_SIZE, LINES_CHUNK_SIZE, ScoreOptions
+
+    assert ScoreOptions(inputs=[], output="o.jsonl", lines=True).chunk_size == LINES_CHUNK_SIZE == 1024
+    assert ScoreOptions(inputs=[], output="o.jsonl").chunk_size == DOCUMENTS_CHUNK_SIZE == 256
+    assert ScoreOptions(inputs=[], output="o.jsonl", lines=True, chunk_size=20).chunk_size == 20

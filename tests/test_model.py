@@ -159,3 +159,42 @@ def test_atomic_write_keeps_the_old_directory_when_filling_fails(tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     kept = write_atomically(target, lambda d: (d / "a.txt").write_text("new"), keep_previous=True)
     assert (target / "a.txt").read_text() == "new" and kept is not None and (kept / "a.txt").read_text() == "old"
+
+
+def _many_sentences() -> list[str]:
+    subjects = ["Police", "Rebels in the north", "The government of Kenya", "Protesters", "Germany"]
+    verbs = ["fired on", "condemned", "met", "arrested", "sent aid to"]
+    objects = ["farmers near Jos.", "Belarus over the forced landing.", "the opposition leader on Monday.",
+               "striking workers outside the ministry in the capital.", "villagers."]
+    return [f"{s} {v} {o}" for s in subjects for v in verbs for o in objects]  # 125, of many lengths
+
+
+def test_waves_and_threads_keep_order_and_values(trained_model: Path) -> None:
+    """Coding in small waves over several threads gives what one big wave on one thread gives (fp32),
+    in the input's order, free-text targets included."""
+    sentences = _many_sentences()
+    texts = [" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5)]
+    big = Predictor.from_pretrained(trained_model, backend="onnx", threads=1)
+    small = Predictor.from_pretrained(trained_model, backend="onnx", threads=2, batch_size=4)
+    small.wave_size = 8
+    assert big.backend.threads == 1 and small.backend.threads == 2
+    a = big.predict(texts, targets=["US forces", "Belarus"])
+    b = small.predict(texts, targets=["US forces", "Belarus"])
+    assert [(r.doc_id, r.sentence_index, r.text) for r in a] == [(r.doc_id, r.sentence_index, r.text) for r in b]
+    assert len(a) == len(sentences)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(list(x.event_scores.values()), list(y.event_scores.values()), atol=1e-4)
+        assert [(s.target, s.stance) for s in x.stance] == [(s.target, s.stance) for s in y.stance]
+        assert [s.target for s in x.stance][-2:] == ["US forces", "Belarus"]
+        assert [(c.start, c.end, c.role) for c in x.actors] == [(c.start, c.end, c.role) for c in y.actors]
+    gold = [[(0, 6)] for _ in sentences]
+    for x, y in zip(big.analyze(sentences, gold), small.analyze(sentences, gold)):
+        np.testing.assert_allclose(x.gold_stance_probs[0], y.gold_stance_probs[0], atol=1e-4)
+
+
+def test_int8_results_do_not_depend_on_the_thread_count(trained_model: Path) -> None:
+    sentences = _many_sentences()
+    one = Predictor.from_pretrained(trained_model, backend="onnx-int8", threads=1)
+    two = Predictor.from_pretrained(trained_model, backend="onnx-int8", threads=2)
+    assert [r.to_dict() for r in one.predict(sentences, split=False)] == \
+        [r.to_dict() for r in two.predict(sentences, split=False)]
