@@ -42,8 +42,8 @@ class OnnxBackend:
 
     Several cores are used data-parallel: every batch runs single-threaded and `threads` batches run at
     once (onnxruntime releases the GIL). For a 6-layer MiniLM's small matrices that scales better than
-    splitting each operator: on 2 cores, int8, batches of 32: 601 sentences/s against 450 for one call
-    on 2 intra-op threads (benchmarks/README.md). Results do not depend on the thread count.
+    splitting each operator: on 2 cores, int8, batches of 32: 595 sentences/s against 495 for one call
+    on 2 intra-op threads (benchmarks/bench_threads.py). Results do not depend on the thread count.
     """
 
     def __init__(self, path: Path | str, threads: int | None = None) -> None:

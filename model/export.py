@@ -18,14 +18,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from model.backends import INPUT_NAMES, OUTPUT_NAMES
+from model.backends import INPUT_NAMES, OUTPUT_NAMES, Batch
 from model.directory import ONNX_FILE, ONNX_INT8_FILE
 from model.tokenization import pad_batch
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SMOOTHING_ALPHA = 0.8
-Batch = dict[str, np.ndarray]
 
 
 def export_onnx(network: Any, directory: Path | str, quantize: bool = True, opset: int = 17,

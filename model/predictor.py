@@ -161,9 +161,12 @@ class Predictor:
         per_text_targets = _targets_per_text(targets, len(texts))
         sentences: list[tuple[int, int, int, str]] = []   # (text index, start, end, sentence)
         outputs: list[SentenceOutputs] = []
+
+        def outputs_of(item: tuple[int, int, int, str], encoding: Encoding, out: Batch, row: int) -> SentenceOutputs:
+            return self._sentence_outputs(encoding, out, row, None)
+
         # splitting is lazy: the next wave of sentences is split while the model codes the last one
-        for item, output in self._stream(_sentence_items(texts, split), lambda item: item[3],
-                                         lambda item, encoding, out, row: self._sentence_outputs(encoding, out, row, None)):
+        for item, output in self._stream(_sentence_items(texts, split), lambda item: item[3], outputs_of):
             sentences.append(item)
             outputs.append(output)
         target_lists = [per_text_targets[s[0]] for s in sentences]
@@ -257,7 +260,8 @@ class Predictor:
             if span is None:
                 return None
             n = len(encoding.ids)
-            probs = softmax(linear(self.head_weights, STANCE_HEAD, span_features(out["hidden"][row, :n], out["pooled"][row], *span)))
+            feats = span_features(out["hidden"][row, :n], out["pooled"][row], *span)
+            probs = softmax(linear(self.head_weights, STANCE_HEAD, feats))
             best = int(probs.argmax())
             return StancePrediction(pair[1], self.stance_labels[best], float(probs[best]))
 
