@@ -222,7 +222,7 @@ class Predictor:
         n = len(encoding.ids)
         hidden, pooled = out["hidden"][row, :n], out["pooled"][row]
         bio_probs = softmax(out["bio_logits"][row, :n])
-        decoded = decode_bio(encoding, bio_probs.argmax(-1), bio_probs.max(-1), self.bio_id2label)
+        decoded = decode_bio(encoding, bio_probs, self.bio_id2label)
         stance_probs, type_probs = [], []
         for _, _, _, _, first, last in decoded:
             feats = span_features(hidden, pooled, first, last)

@@ -6,6 +6,7 @@ Uses the `tokenizers` library directly (not transformers) so that the ONNX path 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -105,14 +106,23 @@ def char_span_to_tokens(encoding: Encoding, start: int, end: int, sequence: int 
     return first, last
 
 
-def decode_bio(encoding: Encoding, tag_ids: np.ndarray, tag_probs: np.ndarray,
+def decode_bio(encoding: Encoding, tag_probs: np.ndarray,
                id2label: dict[int, str]) -> list[tuple[int, int, str, float, int, int]]:
-    """Turn per-token tag predictions into character spans.
+    """Turn per-token tag probabilities (tokens x tags) into character spans.
 
-    Reads the tag of each word's first sub-token. An I- tag with no open span of the same role
-    opens one (the usual lenient decoding). Returns (start, end, role, score, first_token,
-    last_token), where score is the mean tag probability over the span's words.
+    Reads each word's first sub-token and takes the most probable tag sequence in which every I-x
+    follows B-x or I-x (`constrained_bio_path`). Taking each word's best tag on its own instead cut
+    names in pieces ("Guardians of" + "Blood") and cost 4-5 points of span+role F1 on dev and test.
+    Returns (start, end, role, score, first_token, last_token), where score is the mean probability of
+    the chosen tags over the span's words.
     """
+    words = words_of(encoding)
+    if not words:
+        return []
+    labels = [id2label[i] for i in range(len(id2label))]
+    firsts = [word.first_token for word in words]
+    word_probs = tag_probs[firsts]
+    path = constrained_bio_path(np.log(np.maximum(word_probs, 1e-12)), tuple(labels))
     spans: list[tuple[int, int, str, float, int, int]] = []
     current: list = []  # [start, end, role, probs, first_token, last_token]
 
@@ -122,9 +132,8 @@ def decode_bio(encoding: Encoding, tag_ids: np.ndarray, tag_probs: np.ndarray,
             spans.append((start, end, role, float(np.mean(probs)), first, last))
             current.clear()
 
-    for word in words_of(encoding):
-        tag = id2label[int(tag_ids[word.first_token])]
-        prob = float(tag_probs[word.first_token])
+    for word, tag_id, probs in zip(words, path, word_probs):
+        tag, prob = labels[tag_id], float(probs[tag_id])
         if tag == "O":
             close()
             continue
@@ -138,6 +147,34 @@ def decode_bio(encoding: Encoding, tag_ids: np.ndarray, tag_probs: np.ndarray,
             current.extend([word.start, word.end, role, [prob], word.first_token, word.last_token])
     close()
     return spans
+
+
+@lru_cache(maxsize=16)
+def _bio_transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-scores of moving from tag a to tag b (0 or -inf-like) and of starting with each tag."""
+    forbidden = -1e9
+    moves = np.zeros((len(labels), len(labels)))
+    for a, before in enumerate(labels):
+        for b, after in enumerate(labels):
+            if after.startswith("I-") and not (before[:2] in ("B-", "I-") and before[2:] == after[2:]):
+                moves[a, b] = forbidden
+    starts = np.array([forbidden if label.startswith("I-") else 0.0 for label in labels])
+    return moves, starts
+
+
+def constrained_bio_path(log_probs: np.ndarray, labels: tuple[str, ...]) -> list[int]:
+    """Viterbi over words x tags: the most probable tag sequence where I-x only follows B-x or I-x."""
+    moves, starts = _bio_transitions(labels)
+    score = log_probs[0] + starts
+    back = np.zeros(log_probs.shape, dtype=np.int64)
+    for t in range(1, len(log_probs)):
+        candidates = score[:, None] + moves
+        back[t] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(len(log_probs) - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
 
 
 def pad_batch(encodings: Sequence[Encoding], pad_id: int = 0) -> dict[str, np.ndarray]:

@@ -3,10 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from model.tokenization import (
-    IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, decode_bio, load_tokenizer, pad_batch,
+    IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, constrained_bio_path, decode_bio,
+    load_tokenizer, pad_batch, words_of,
 )
 
 TEXT = "Hezbollah fighters attacked Kharkiv"
@@ -56,9 +57,45 @@ def test_decoding_inverts_alignment(tiny_base_model: Path) -> None:
     names = bio_label_names(["INITIATOR", "TARGET"])
     label2id = {n: i for i, n in enumerate(names)}
     labels = np.array([max(l, 0) for l in align_bio_labels(encoding, [(0, 18, "INITIATOR"), (28, 35, "TARGET")], label2id)])
-    spans = decode_bio(encoding, labels, np.ones(len(labels)), dict(enumerate(names)))
+    spans = decode_bio(encoding, np.eye(len(names))[labels], dict(enumerate(names)))
     assert [(s, e, r) for s, e, r, *_ in spans] == [(0, 18, "INITIATOR"), (28, 35, "TARGET")]
     assert TEXT[spans[1][0]:spans[1][1]] == "Kharkiv"
+    assert [span[3] for span in spans] == [1.0, 1.0]  # the mean probability of the chosen tags
+
+
+def _word_probs(encoding: Encoding, names: list[str], rows: list[dict[str, float]]) -> np.ndarray:
+    """A tokens x tags matrix whose first sub-token of word i carries rows[i] (the rest to 'O')."""
+    probs = np.zeros((len(encoding.ids), len(names)))
+    probs[:, names.index("O")] = 1.0
+    for word, row in zip(words_of(encoding), rows):
+        probs[word.first_token] = [row.get(name, 0.0) for name in names]
+    return probs
+
+
+def test_decoding_keeps_a_name_whole_when_the_best_path_says_so(tiny_base_model: Path) -> None:
+    """Word by word the best tags are B I O I, which cuts the name in two; the best valid sequence is B I I I."""
+    text = "Guardians of the Blood attacked."
+    encoding = tokenizer(tiny_base_model).encode(text)
+    names = bio_label_names(["INITIATOR", "TARGET"])
+    probs = _word_probs(encoding, names, [
+        {"B-INITIATOR": 0.9, "O": 0.1}, {"I-INITIATOR": 0.6, "O": 0.4}, {"O": 0.55, "I-INITIATOR": 0.45},
+        {"I-INITIATOR": 0.6, "B-INITIATOR": 0.1, "O": 0.3}, {"O": 1.0}, {"O": 1.0}])
+    spans = decode_bio(encoding, probs, dict(enumerate(names)))
+    assert [(text[s:e], role) for s, e, role, *_ in spans] == [("Guardians of the Blood", "INITIATOR")]
+    assert abs(spans[0][3] - np.mean([0.9, 0.6, 0.45, 0.6])) < 1e-9
+
+
+def test_decoding_never_continues_a_span_of_another_role(tiny_base_model: Path) -> None:
+    """Word by word: B-INITIATOR then I-TARGET, which would open a second span of another role; an I-TARGET
+    cannot follow B-INITIATOR, so the best valid sequence is one INITIATOR span."""
+    text = "Rebel fighters attacked."
+    encoding = tokenizer(tiny_base_model).encode(text)
+    names = bio_label_names(["INITIATOR", "TARGET"])
+    probs = _word_probs(encoding, names, [
+        {"B-INITIATOR": 0.8, "O": 0.2}, {"I-TARGET": 0.5, "I-INITIATOR": 0.4, "O": 0.1}, {"O": 1.0}, {"O": 1.0}])
+    spans = decode_bio(encoding, probs, dict(enumerate(names)))
+    assert [(text[s:e], role) for s, e, role, *_ in spans] == [("Rebel fighters", "INITIATOR")]
+    assert constrained_bio_path(np.log(np.array([[0.1, 0.9]])), ("O", "I-TARGET")) == [0]  # never starts inside
 
 
 def test_char_span_to_tokens_and_truncation(tiny_base_model: Path) -> None:
