@@ -165,6 +165,9 @@ def _bio_transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
 def constrained_bio_path(log_probs: np.ndarray, labels: tuple[str, ...]) -> list[int]:
     """Viterbi over words x tags: the most probable tag sequence where I-x only follows B-x or I-x."""
     moves, starts = _bio_transitions(labels)
+    greedy = log_probs.argmax(axis=1).tolist()
+    if starts[greedy[0]] == 0 and all(moves[a, b] == 0 for a, b in zip(greedy, greedy[1:])):
+        return greedy  # each word's best tag already forms a valid sequence, so it is the best one
     score = log_probs[0] + starts
     back = np.zeros(log_probs.shape, dtype=np.int64)
     for t in range(1, len(log_probs)):
