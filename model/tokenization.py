@@ -53,17 +53,17 @@ class WordSpan:
 
 def words_of(encoding: Encoding, sequence: int = 0) -> list[WordSpan]:
     """The words of one sequence of an encoding, in order (special tokens excluded)."""
-    words: dict[int, WordSpan] = {}
-    seq_ids = encoding.sequence_ids
-    for index, (word_id, (start, end)) in enumerate(zip(encoding.word_ids, encoding.offsets)):
-        if word_id is None or seq_ids[index] != sequence:
+    words: dict[int, list[int]] = {}  # word id -> [first token, last token, start, end]
+    for index, (word_id, seq_id, (start, end)) in enumerate(
+            zip(encoding.word_ids, encoding.sequence_ids, encoding.offsets)):
+        if word_id is None or seq_id != sequence:
             continue
-        if word_id in words:
-            w = words[word_id]
-            words[word_id] = WordSpan(w.first_token, index, w.start, max(w.end, end))
+        word = words.get(word_id)
+        if word is None:
+            words[word_id] = [index, index, start, end]
         else:
-            words[word_id] = WordSpan(index, index, start, end)
-    return [words[k] for k in sorted(words)]
+            word[1], word[3] = index, max(word[3], end)
+    return [WordSpan(*words[k]) for k in sorted(words)]
 
 
 def align_bio_labels(encoding: Encoding, spans: Sequence[tuple[int, int, str]] | None,
@@ -120,9 +120,9 @@ def decode_bio(encoding: Encoding, tag_probs: np.ndarray,
     if not words:
         return []
     labels = [id2label[i] for i in range(len(id2label))]
-    firsts = [word.first_token for word in words]
-    word_probs = tag_probs[firsts]
+    word_probs = tag_probs[[word.first_token for word in words]]
     path = constrained_bio_path(np.log(np.maximum(word_probs, 1e-12)), tuple(labels))
+    chosen = word_probs[np.arange(len(path)), path].tolist()
     spans: list[tuple[int, int, str, float, int, int]] = []
     current: list = []  # [start, end, role, probs, first_token, last_token]
 
@@ -132,8 +132,8 @@ def decode_bio(encoding: Encoding, tag_probs: np.ndarray,
             spans.append((start, end, role, float(np.mean(probs)), first, last))
             current.clear()
 
-    for word, tag_id, probs in zip(words, path, word_probs):
-        tag, prob = labels[tag_id], float(probs[tag_id])
+    for word, tag_id, prob in zip(words, path, chosen):
+        tag = labels[tag_id]
         if tag == "O":
             close()
             continue
@@ -165,9 +165,9 @@ def _bio_transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
 def constrained_bio_path(log_probs: np.ndarray, labels: tuple[str, ...]) -> list[int]:
     """Viterbi over words x tags: the most probable tag sequence where I-x only follows B-x or I-x."""
     moves, starts = _bio_transitions(labels)
-    greedy = log_probs.argmax(axis=1).tolist()
-    if starts[greedy[0]] == 0 and all(moves[a, b] == 0 for a, b in zip(greedy, greedy[1:])):
-        return greedy  # each word's best tag already forms a valid sequence, so it is the best one
+    greedy = log_probs.argmax(axis=1)
+    if starts[greedy[0]] == 0 and not moves[greedy[:-1], greedy[1:]].any():
+        return greedy.tolist()  # each word's best tag already forms a valid sequence, so it is the best one
     score = log_probs[0] + starts
     back = np.zeros(log_probs.shape, dtype=np.int64)
     for t in range(1, len(log_probs)):
