@@ -26,12 +26,14 @@ def test_train_command_with_overrides(tiny_base_model: Path, tiny_corpus: dict[s
     out = tmp_path / "m"
     code = main(["train", "--config", str(REPO / "configs" / "default.yaml"), "--train-file", str(tiny_corpus["train"]),
                  "--dev-file", str(tiny_corpus["dev"]), "--output-dir", str(out), "--base-model", str(tiny_base_model),
-                 "--epochs", "1", "--seed", "3", "--no-onnx", "--set", "test_file=", "--set", "max_length=40"])
+                 "--epochs", "1", "--seed", "3", "--no-onnx", "--set", "test_file=", "--set", "max_length=40",
+                 "--set", 'loss_weights={"event_type": 1.0, "mode": 1.0, "actors": 1.0, "stance": 1.0, "actor_type": 0.5}'])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["best_epoch"] == 1 and "event_type_macro_f1" in summary["dev"]
     saved = (out / "training_config.yaml").read_text()
     assert "seed: 3" in saved and "max_length: 40" in saved and str(tiny_base_model) in saved
+    assert "  mode: 1.0" in saved
     assert not (out / "model.onnx").exists()
 
 
@@ -165,3 +167,9 @@ def test_line_input_commits_larger_chunks_by_default() -> None:
     assert ScoreOptions(inputs=[], output="o.jsonl", lines=True).chunk_size == LINES_CHUNK_SIZE == 1024
     assert ScoreOptions(inputs=[], output="o.jsonl").chunk_size == DOCUMENTS_CHUNK_SIZE == 256
     assert ScoreOptions(inputs=[], output="o.jsonl", lines=True, chunk_size=20).chunk_size == 20
+
+
+def test_a_mapping_setting_that_is_not_a_mapping_is_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--config", str(REPO / "configs" / "default.yaml"), "--set", "loss_weights=1.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "setting 'loss_weights': expected a mapping" in err and "Traceback" not in err

@@ -101,7 +101,10 @@ class TrainConfig:
                 continue
             if key not in current:
                 raise ValueError(f"unknown setting {key!r}")
-            current[key] = _coerce(value, type(current[key])) if isinstance(value, str) else value
+            try:
+                current[key] = _coerce(value, type(current[key])) if isinstance(value, str) else value
+            except ValueError as err:
+                raise ValueError(f"setting {key!r}: {err}") from None
         return TrainConfig.from_dict(current)
 
 
@@ -116,6 +119,14 @@ def _coerce(value: str, target: type) -> Any:
         return target(value)
     if target is list:
         return [v for v in value.split(",") if v]
+    if target is dict:  # YAML or JSON: {event_type: 1.0, mode: 1.0}
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"expected a mapping such as {{mode: 1.0}}, got {value!r}")
+        return parsed
     return value
 
 

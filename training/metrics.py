@@ -110,7 +110,7 @@ def evaluate_predictor(predictor: Any, records: Sequence[LabeledSentence]) -> di
     country_hits = country_total = 0
     for r, o in zip(records, outputs):
         stance_by_target = {s.target: s.stance for s in (r.stance or [])}
-        for actor, stance_probs, type_probs in zip(r.actors or [], o.gold_stance_probs, o.gold_type_probs):
+        for actor, stance_probs, type_probs in zip(r.actors or [], o.given_stance_probs, o.given_type_probs):
             if stance_probs is None:
                 continue
             gold_stance = stance_by_target.get(r.actor_text(actor))
