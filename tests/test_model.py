@@ -218,9 +218,45 @@ def test_a_target_named_in_the_sentence_gets_the_span_reading(trained_model: Pat
     sentence = "Germany condemned Belarus over the forced landing."
     start = sentence.index("Belarus")
     given = predictor.analyze([sentence], gold_spans=[[(start, start + len("Belarus"))]])[0].given_stance_probs[0]
-    record = predictor.predict([sentence], targets=["belarus", "the European Union"], split=False)[0]
-    named, absent = record.stance[-2:]
-    assert (named.target, absent.target) == ("belarus", "the European Union")
+    record = predictor.predict([sentence], targets=["belarus", "the European Union", "the Belarus government"],
+                               split=False)[0]
+    named, absent, partial = record.stance[-3:]
+    assert (named.target, absent.target, partial.target) == ("belarus", "the European Union", "the Belarus government")
     assert named.stance == predictor.stance_labels[int(given.argmax())]
     assert abs(named.score - float(given.max())) < 1e-6
-    assert absent.stance in predictor.stance_labels and 0 < absent.score <= 1
+    assert (absent.stance, absent.score) == ("NONE", 1.0)      # not a word of it in the sentence
+    by_pair: list[list] = [[None]]
+    predictor._pair_stance([sentence], [(0, 0, "the Belarus government")], by_pair)
+    assert (partial.stance, partial.score) == (by_pair[0][0].stance, by_pair[0][0].score)
+
+
+def test_shares_a_word_ignores_function_words_and_case() -> None:
+    from model.predictor import shares_a_word
+
+    assert shares_a_word("US troops shelled the town.", "US troops in Iraq")
+    assert shares_a_word("Fighting near the UNITED NATIONS compound.", "the United Nations")
+    assert not shares_a_word("Fighting near the town of Goma.", "the people of Iraq")
+    assert not shares_a_word("Rebels attacked the convoy.", "the")
+
+
+def test_pair_practice_includes_absent_targets_as_none(tiny_base_model: Path) -> None:
+    """The free-text path learns that a target the sentence does not name gets NONE."""
+    import random
+
+    from model.tokenization import load_tokenizer
+    from training.trainer import Features, pair_examples
+
+    tokenizer = load_tokenizer(tiny_base_model / "tokenizer.json", 48)
+    rows = [("Germany condemned Belarus.", [("Germany", 1), ("Belarus", 0)]),
+            ("Police arrested protesters in Lagos.", [("Police", 2), ("protesters", 0)]),
+            ("Rebels attacked a convoy.", [("Rebels", 2), ("a convoy", 0)]),
+            ("Kenya sent aid to Somalia.", [("Kenya", 2), ("Somalia", 1)])]
+    batch = [Features(text, tokenizer.encode(text), 0, -100, [], [], [], stances) for text, stances in rows]
+    examples = pair_examples(batch, random.Random(0), practice_fraction=0.5, absent_fraction=1.0, none_id=2)
+    practice, absent = examples[:2], examples[2:]
+    assert all(stance != 2 for _, _, stance in practice)         # informative stances first
+    assert len(absent) == 4 and all(stance == 2 for _, _, stance in absent)
+    for target, text, _ in absent:
+        assert target.lower() not in text.lower()
+        assert any(target in [t for t, _ in f.span_stances] for f in batch)
+    assert pair_examples(batch, random.Random(0), 0.5, 0.0, 2) == practice

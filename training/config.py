@@ -47,7 +47,9 @@ class TrainConfig:
     seed: int = 13
     bf16: bool = True
     threads: int = 0
-    pair_stance_fraction: float = 0.25
+    pair_stance_fraction: float = 0.25   # actor stances practised through the free-text (pair) path, per sentence
+    pair_absent_fraction: float = 0.0    # targets the sentence does not name, taught as NONE on that path (off:
+                                         # see README, "Free-text targets", for what 0.125 did)
     freeze_word_embeddings: bool = False
     loss_weights: dict[str, float] = field(default_factory=lambda: {
         "event_type": 1.0, "mode": 0.5, "actors": 1.0, "stance": 1.0, "actor_type": 0.5})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import random
@@ -23,7 +24,7 @@ from model.heads import (
     ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, LabelMap, head_sizes,
 )
 from model.network import EventCoderNetwork
-from model.predictor import Predictor
+from model.predictor import Predictor, find_target
 from model.tokenization import (
     IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, configure_tokenizer, first_sequence_span,
     load_tokenizer, pad_batch,
@@ -283,16 +284,10 @@ class MultiTaskTrainer:
 
     def _pair_loss(self, network: EventCoderNetwork, batch: list[Features], tokenizer: Tokenizer,
                    rng: random.Random) -> torch.Tensor | None:
-        """Stance through (target, sentence) pair passes: the path free-text targets take at
-        prediction time. Trains on the data's free-text targets and on a sample of actor stances."""
-        examples = [(t, f.text, s) for f in batch for t, s in f.pair_stances]
-        budget = int(round(len(batch) * self.config.pair_stance_fraction))
-        if budget:
-            practice = [(t, f.text, s) for f in batch for t, s in f.span_stances]
-            rng.shuffle(practice)
-            # stances other than the most common label first: they are the informative ones
-            practice.sort(key=lambda e: e[2] == self._none_stance_id)
-            examples.extend(practice[:budget])
+        """Stance through (target, sentence) pair passes, the path of free-text targets a sentence does
+        not name (see `pair_examples`)."""
+        examples = pair_examples(batch, rng, self.config.pair_stance_fraction, self.config.pair_absent_fraction,
+                                 self._none_stance_id)
         if not examples:
             return None
         encodings = tokenizer.encode_batch([(t, text) for t, text, _ in examples])
@@ -361,6 +356,28 @@ def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: Mod
     elif "int8" in files:
         files["default"] = files["int8"]
     return files, report
+
+
+def pair_examples(batch: Sequence[Features], rng: random.Random, practice_fraction: float,
+                  absent_fraction: float, none_id: int) -> list[tuple[str, str, int]]:
+    """(target, sentence, stance id) examples for the pair path: the data's free-text targets; a sample
+    of actor stances (FAVOR/AGAINST first: they are the informative ones); and, with `absent_fraction`,
+    names of actors of other sentences of the batch that this sentence does not name, as NONE."""
+    examples = [(t, f.text, s) for f in batch for t, s in f.pair_stances]
+    budget = int(round(len(batch) * practice_fraction))
+    if budget:
+        practice = [(t, f.text, s) for f in batch for t, s in f.span_stances]
+        rng.shuffle(practice)
+        practice.sort(key=lambda e: e[2] == none_id)
+        examples.extend(practice[:budget])
+    absent_budget = int(round(len(batch) * absent_fraction))
+    if absent_budget and none_id >= 0:
+        names = sorted({t for f in batch for t, _ in f.span_stances})
+        candidates = [(t, f.text) for f in batch for t in names]
+        rng.shuffle(candidates)
+        absent = (c for c in candidates if find_target(c[1], c[0]) is None)
+        examples.extend((t, text, none_id) for t, text in itertools.islice(absent, absent_budget))
+    return examples
 
 
 def head_weights_numpy(network: EventCoderNetwork) -> dict[str, np.ndarray]:
