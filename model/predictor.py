@@ -287,8 +287,10 @@ class Predictor:
 
     def _pair_stance(self, sentences: Sequence[str], pairs: list[tuple[int, int, str]],
                      results: list[list[StancePrediction | None]]) -> None:
+        """Fill results[sentence][position] for each (sentence, position, target) from a pair pass."""
         if not pairs:
             return
+
         def stance(pair: tuple[int, int, str], encoding: Encoding, out: Batch, row: int) -> StancePrediction | None:
             span = first_sequence_span(encoding)
             if span is None:
