@@ -85,7 +85,8 @@ def quantize_int8(source: Path, target: Path) -> None:
 
 
 def calibration_batches(encodings: Sequence[Any], pad_id: int = 0, batch_size: int = 32) -> list[Batch]:
-    """Padded batches of similar length, as the Predictor builds them at prediction time."""
+    """Padded batches of similar length (as the Predictor pads them; for the per-channel maxima the
+    order of the batches does not matter)."""
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
     return [pad_batch([encodings[i] for i in order[k : k + batch_size]], pad_id)
             for k in range(0, len(order), batch_size)]

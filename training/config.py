@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from model.export import DEFAULT_SMOOTHING_ALPHA
+
 PACKAGE_PREFIX = "pkg:"
 
 
@@ -55,7 +57,7 @@ class TrainConfig:
         "event_type": 1.0, "mode": 0.5, "actors": 1.0, "stance": 1.0, "actor_type": 0.5})
     export_onnx: bool = True
     quantize: bool = True
-    int8_smoothing_alpha: float = 0.8   # 0 turns the smoothing before int8 quantization off (model/export.py)
+    int8_smoothing_alpha: float = DEFAULT_SMOOTHING_ALPHA  # 0 turns the smoothing before int8 quantization off
     calibration_sentences: int = 512
     keep_previous: bool = False
 

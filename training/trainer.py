@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from model.backends import TorchBackend
 from model.directory import TOKENIZER_FILE, ModelMetadata, write_atomically, write_metadata
+from model.export import DEFAULT_SMOOTHING_ALPHA
 from model.heads import (
     ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, LabelMap, head_sizes,
 )
@@ -331,7 +332,8 @@ class MultiTaskTrainer:
 
 def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
                       calibration_texts: Sequence[str], dev_records: Sequence[LabeledSentence],
-                      quantize: bool = True, smoothing_alpha: float = 0.8) -> tuple[dict[str, str], dict[str, Any]]:
+                      quantize: bool = True, smoothing_alpha: float = DEFAULT_SMOOTHING_ALPHA
+                      ) -> tuple[dict[str, str], dict[str, Any]]:
     """Export the ONNX graphs into `directory` and pick the default: int8 only if it costs no head more
     than a point on dev (else fp32). Returns the files by kind and the measurements behind the choice."""
     from model.backends import OnnxBackend
