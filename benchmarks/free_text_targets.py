@@ -5,9 +5,9 @@ free-text targets, and five targets that most sentences do not mention (expected
 """
 import sys
 from collections import Counter
-from model.predictor import Predictor
-from training.data import read_labeled_file
-from training.metrics import classification_report
+from eventcoder.model.predictor import Predictor
+from eventcoder.training.data import read_labeled_file
+from eventcoder.training.metrics import classification_report
 P = Predictor.from_pretrained(sys.argv[1] if len(sys.argv) > 1 else 'models/default')
 for split in ('dev', 'test'):
     recs = read_labeled_file(f'data/{split}.jsonl')

@@ -57,7 +57,7 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own types (InvalidProtobuf, InvalidArgument, ...)
-            from model.directory import ModelDirectoryError
+            from eventcoder.model.directory import ModelDirectoryError
 
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelDirectoryError(f"{path} is corrupt or unreadable ({first_line}); "
@@ -100,13 +100,13 @@ class TorchBackend:
                        encoder_config: dict[str, Any]) -> "TorchBackend":
         from safetensors.torch import load_file
 
-        from model.network import EventCoderNetwork
+        from eventcoder.model.network import EventCoderNetwork
 
         network = EventCoderNetwork.from_encoder_config(encoder_config, head_sizes)
         state = load_file(str(Path(model_dir) / "model.safetensors"))
         missing, unexpected = network.load_state_dict(state, strict=False)
         if missing or unexpected:
-            from model.directory import ModelDirectoryError
+            from eventcoder.model.directory import ModelDirectoryError
 
             raise ModelDirectoryError(
                 f"{model_dir}/model.safetensors does not match the model's config "

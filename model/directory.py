@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from model.heads import ACTOR_HEAD, EVENT_HEAD, STANCE_HEAD, LabelMap, label_maps_from_json, label_maps_to_json
+from eventcoder.model.heads import ACTOR_HEAD, EVENT_HEAD, STANCE_HEAD, LabelMap, label_maps_from_json, label_maps_to_json
 
 METADATA_FILE = "eventcoder.json"
 WEIGHTS_FILE = "model.safetensors"

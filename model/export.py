@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from model.backends import INPUT_NAMES, OUTPUT_NAMES, Batch
-from model.directory import ONNX_FILE, ONNX_INT8_FILE
-from model.tokenization import pad_batch
+from eventcoder.model.backends import INPUT_NAMES, OUTPUT_NAMES, Batch
+from eventcoder.model.directory import ONNX_FILE, ONNX_INT8_FILE
+from eventcoder.model.tokenization import pad_batch
 
 log = logging.getLogger(__name__)
 

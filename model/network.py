@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
-from model.heads import ACTOR_HEAD, EVENT_HEAD, MODE_HEAD, SPAN_HEADS
+from eventcoder.model.heads import ACTOR_HEAD, EVENT_HEAD, MODE_HEAD, SPAN_HEADS
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -14,18 +14,18 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from model.backends import Backend, Batch, OnnxBackend
-from model.directory import (
+from eventcoder.model.backends import Backend, Batch, OnnxBackend
+from eventcoder.model.directory import (
     ONNX_FILE, ONNX_INT8_FILE, TOKENIZER_FILE, ModelDirectoryError, ModelMetadata, load_numpy_weights,
     read_metadata,
 )
-from model.gazetteer import resolve_country
-from model.heads import (
+from eventcoder.model.gazetteer import resolve_country
+from eventcoder.model.heads import (
     ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, head_sizes, linear, pick_mode, softmax,
     span_features,
 )
-from model.sentences import split_sentences
-from model.tokenization import char_span_to_tokens, decode_bio, first_sequence_span, load_tokenizer, pad_batch
+from eventcoder.model.sentences import split_sentences
+from eventcoder.model.tokenization import char_span_to_tokens, decode_bio, first_sequence_span, load_tokenizer, pad_batch
 
 
 @dataclass
@@ -138,7 +138,7 @@ class Predictor:
         heads = load_numpy_weights(model_dir)
         chosen = _choose_backend(model_dir, metadata, backend)
         if chosen == "torch":
-            from model.backends import TorchBackend
+            from eventcoder.model.backends import TorchBackend
 
             if threads:
                 import torch

@@ -21,7 +21,7 @@ def load_tokenizer(path: Path | str, max_length: int) -> Tokenizer:
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as err:  # the tokenizers library raises a bare Exception for any unreadable file
-        from model.directory import ModelDirectoryError
+        from eventcoder.model.directory import ModelDirectoryError
 
         raise ModelDirectoryError(f"{path} is corrupt or not a tokenizer ({err})") from err
     return configure_tokenizer(tokenizer, max_length)

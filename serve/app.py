@@ -85,7 +85,7 @@ def table_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def write_downloads(records: list[dict[str, Any]]) -> tuple[str, str]:
-    from serve.scoring import CSV_FIELDS, flat_row
+    from eventcoder.serve.scoring import CSV_FIELDS, flat_row
 
     directory = Path(tempfile.mkdtemp(prefix="eventcoder-"))
     jsonl = directory / "eventcoder.jsonl"
@@ -101,7 +101,7 @@ def write_downloads(records: list[dict[str, Any]]) -> tuple[str, str]:
 def read_upload(path: str | None) -> tuple[str, str]:
     """Text of an uploaded .txt/.csv/.jsonl file (documents joined by blank lines) and a message.
     Never raises: every bad file gets a one-line message naming the file (and line)."""
-    from training.data import text_problem
+    from eventcoder.training.data import text_problem
 
     if not path:
         return "", ""
@@ -151,7 +151,7 @@ def read_upload(path: str | None) -> tuple[str, str]:
 def retrain_and_swap(holder: ModelHolder, retrain: Callable[[Callable[[float, str], None]], Any] | None,
                      corrections_path: str | Path, progress: Callable[[float, str], None]) -> str:
     """What the page's retrain button does: retrain on corpus + corrections, then serve the new model."""
-    from serve.corrections import count_corrections
+    from eventcoder.serve.corrections import count_corrections
 
     if retrain is None:
         return "Retraining is not available in this page."
@@ -168,8 +168,8 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
     """The page around a ModelHolder (or a bare Predictor). `retrain(progress)` returns a new Predictor."""
     import gradio as gr
 
-    from serve.corrections import append_correction, correction_record, count_corrections
-    from serve.examples import EXAMPLES
+    from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
+    from eventcoder.serve.examples import EXAMPLES
 
     if not isinstance(holder, ModelHolder):
         holder = ModelHolder(holder)
@@ -292,9 +292,9 @@ def make_retrainer(config: str | Path | Any, model_dir: str | Path, corrections_
     `config` is a YAML path or a TrainConfig."""
 
     def retrain(progress: Callable[[float, str], None]) -> Any:
-        from model.predictor import Predictor
-        from training.config import TrainConfig
-        from training.trainer import train_from_config
+        from eventcoder.model.predictor import Predictor
+        from eventcoder.training.config import TrainConfig
+        from eventcoder.training.trainer import train_from_config
 
         base = config if isinstance(config, TrainConfig) else TrainConfig.from_yaml(config)
         config_now = base.override(output_dir=str(model_dir), keep_previous=True,
@@ -307,7 +307,7 @@ def make_retrainer(config: str | Path | Any, model_dir: str | Path, corrections_
 
 def launch(model_dir: str, host: str = "127.0.0.1", port: int = 7860, corrections: str = "data/corrections.jsonl",
            config: str = "configs/default.yaml", max_chars: int = MAX_CHARS) -> None:
-    from model.predictor import Predictor
+    from eventcoder.model.predictor import Predictor
 
     predictor = Predictor.from_pretrained(model_dir)
     holder = ModelHolder(predictor, model_dir)

@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.config import TrainConfig
-    from training.trainer import train_from_config
+    from eventcoder.training.config import TrainConfig
+    from eventcoder.training.trainer import train_from_config
 
     config = TrainConfig.from_yaml(args.config)
     overrides = dict(item.split("=", 1) for item in args.set if "=" in item)
@@ -131,13 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from model.predictor import Predictor
-    from training.data import read_labeled_file
-    from training.report import write_report
+    from eventcoder.model.predictor import Predictor
+    from eventcoder.training.data import read_labeled_file
+    from eventcoder.training.report import write_report
 
     predictor = Predictor.from_pretrained(args.model, backend=args.backend)
     records = read_labeled_file(args.data)
-    from training.metrics import evaluate_predictor
+    from eventcoder.training.metrics import evaluate_predictor
 
     report = evaluate_predictor(predictor, records)
     report["model"] = predictor.model_tag
@@ -150,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from serve.scoring import ScoreOptions, score_files
+    from eventcoder.serve.scoring import ScoreOptions, score_files
 
     options = ScoreOptions(
         inputs=args.inputs, output=args.output, model=args.model, split=not args.no_split, lines=args.lines,
@@ -158,7 +158,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         id_column=args.id_column, chunk_size=args.chunk_size, resume=args.resume, on_error=args.on_error,
         summary_png=args.summary, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
     if args.engine == "ray":
-        from serve.ray_engine import RayUnavailable, score_files_ray
+        from eventcoder.serve.ray_engine import RayUnavailable, score_files_ray
 
         try:
             score_files_ray(options, address=args.address, num_workers=args.num_workers)
@@ -172,12 +172,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from model.backends import TorchBackend
-    from model.directory import read_metadata, write_metadata
-    from model.heads import head_sizes
-    from training.config import TrainConfig
-    from training.data import read_labeled_file
-    from training.trainer import export_and_choose
+    from eventcoder.model.backends import TorchBackend
+    from eventcoder.model.directory import read_metadata, write_metadata
+    from eventcoder.model.heads import head_sizes
+    from eventcoder.training.config import TrainConfig
+    from eventcoder.training.data import read_labeled_file
+    from eventcoder.training.trainer import export_and_choose
 
     model_dir = Path(args.model)
     metadata = read_metadata(model_dir)
@@ -203,7 +203,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from serve.app import launch
+    from eventcoder.serve.app import launch
 
     launch(model_dir=args.model, host=args.host, port=args.port, corrections=args.corrections,
            config=args.config, max_chars=args.max_chars)
@@ -217,8 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(message)s")
-    from model.directory import ModelDirectoryError
-    from training.data import DataError
+    from eventcoder.model.directory import ModelDirectoryError
+    from eventcoder.training.data import DataError
 
     try:
         return COMMANDS[args.command](args)

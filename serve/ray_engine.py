@@ -32,11 +32,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
-from serve.scoring import (
+from eventcoder.serve.scoring import (
     Checkpoint, ChunkWriter, ScoreOptions, ScoreResult, _print_summary, _progress, draw_summary,
     expand_inputs, input_prefix, output_path, read_documents,
 )
-from training.data import DataError
+from eventcoder.training.data import DataError
 
 INSTALL_HINT = 'the ray engine needs Ray, which is not installed: pip install ".[ray]"'
 _BACKEND_OF_FILE = {"model.onnx": "onnx", "model.int8.onnx": "onnx-int8", "torch": "torch"}
@@ -98,7 +98,7 @@ class ChunkScorer:
     """A Ray Data actor: one Predictor, kept for the whole run; a batch holds whole chunks."""
 
     def __init__(self, model_dir: str, backend: str, batch_size: int, threads: int, split: bool) -> None:
-        from model.predictor import Predictor
+        from eventcoder.model.predictor import Predictor
 
         self.predictor = Predictor.from_pretrained(model_dir, backend=backend, batch_size=batch_size,
                                                    threads=threads)
@@ -147,8 +147,8 @@ def plan_chunks(good: list[int], chunk_size: int) -> list[dict[str, Any]]:
 
 def _ray_backend(model_dir: Path, backend: str) -> str:
     """The backend every actor loads, chosen once here (ONNX whenever the model directory has it)."""
-    from model.directory import read_metadata
-    from model.predictor import _choose_backend
+    from eventcoder.model.directory import read_metadata
+    from eventcoder.model.predictor import _choose_backend
 
     chosen = _choose_backend(model_dir, read_metadata(model_dir), backend)
     if chosen == "torch" and backend == "auto":

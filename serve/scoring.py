@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from training.data import DataError, text_problem
+from eventcoder.training.data import DataError, text_problem
 
 INPUT_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -412,7 +412,7 @@ def score_files(options: ScoreOptions, predictor: Any = None) -> ScoreResult:
         raise ValueError(f"--targets: {bad_target!r} {text_problem(bad_target)}")
     paths = expand_inputs(options.inputs)
     if predictor is None:
-        from model.predictor import Predictor
+        from eventcoder.model.predictor import Predictor
 
         predictor = Predictor.from_pretrained(options.model, backend=options.backend, batch_size=options.batch_size)
     checkpoint = Checkpoint(output.with_name(output.name + ".checkpoint"), _fingerprint(paths, options))

@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from training.authoring import Schema, parse_line  # noqa: E402
+from eventcoder.training.authoring import Schema, parse_line  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_config(base: Path, corpus: dict[str, Path], output: Path, **changes: Any) -> Any:
-    from training.config import TrainConfig
+    from eventcoder.training.config import TrainConfig
 
     config = TrainConfig(base_model=str(base), train_file=str(corpus["train"]), dev_file=str(corpus["dev"]),
                          output_dir=str(output), epochs=25, batch_size=8, max_length=48, learning_rate=1e-3,
@@ -94,7 +94,7 @@ def tiny_config(base: Path, corpus: dict[str, Path], output: Path, **changes: An
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path, tiny_corpus: dict[str, Path]) -> Path:
     """The tiny model trained once for the whole session (ONNX fp32 and int8 exported)."""
-    from training.trainer import train_from_config
+    from eventcoder.training.trainer import train_from_config
 
     output = tmp_path_factory.mktemp("models") / "tiny"
     train_from_config(tiny_config(tiny_base_model, tiny_corpus, output), progress=False)

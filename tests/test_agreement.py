@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.agreement import agreement, cohen_kappa
-from training.authoring import Schema, parse_line
+from eventcoder.training.agreement import agreement, cohen_kappa
+from eventcoder.training.authoring import Schema, parse_line
 from pathlib import Path
 
 SCHEMA = Schema.load(Path(__file__).resolve().parent.parent / "data" / "schema.json")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_config
-from model.predictor import Predictor
-from serve.app import ModelHolder, build_demo, highlighted, make_retrainer, read_upload, retrain_and_swap, table_rows
-from serve.corrections import append_correction, correction_record, count_corrections
+from eventcoder.model.predictor import Predictor
+from eventcoder.serve.app import ModelHolder, build_demo, highlighted, make_retrainer, read_upload, retrain_and_swap, table_rows
+from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
 
 ARTICLE = "Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the forced landing."
 
@@ -86,7 +86,7 @@ def test_page_module_loads_nothing_at_import(trained_model: Path) -> None:
     import subprocess
     import sys
 
-    code = "import sys, serve.app; print('gradio' in sys.modules, 'torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    code = "import sys, eventcoder.serve.app; print('gradio' in sys.modules, 'torch' in sys.modules, 'onnxruntime' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent).stdout.split()
     assert out == ["False", "False", "False"]

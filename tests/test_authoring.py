@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from training.authoring import AuthoringError, Schema, corpus_statistics, main, parse_line, stratified_split
+from eventcoder.training.authoring import AuthoringError, Schema, corpus_statistics, main, parse_line, stratified_split
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = Schema.load(REPO / "data" / "schema.json")

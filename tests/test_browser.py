@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from model.predictor import Predictor
-from serve.app import ModelHolder, build_demo
-from serve.examples import EXAMPLES
+from eventcoder.model.predictor import Predictor
+from eventcoder.serve.app import ModelHolder, build_demo
+from eventcoder.serve.examples import EXAMPLES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser,

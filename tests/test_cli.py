@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.cli import main
+from eventcoder.serve.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = ["Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the landing.",
@@ -137,7 +137,7 @@ def test_resume_after_sigkill_loses_and_doubles_nothing(trained_model: Path, tmp
     assert main(["score", str(inp), "-o", str(reference), "--model", str(trained_model), "--no-progress",
                  "--chunk-size", "20"]) == 0
     out = tmp_path / "killed.jsonl"
-    command = [sys.executable, "-m", "serve.cli", "score", str(inp), "-o", str(out), "--model", str(trained_model),
+    command = [sys.executable, "-m", "eventcoder.serve.cli", "score", str(inp), "-o", str(out), "--model", str(trained_model),
                "--no-progress", "--chunk-size", "20"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "killed.jsonl.checkpoint"
@@ -162,7 +162,7 @@ def test_resume_after_sigkill_loses_and_doubles_nothing(trained_model: Path, tmp
 
 
 def test_line_input_commits_larger_chunks_by_default() -> None:
-    from serve.scoring import DOCUMENTS_CHUNK_SIZE, LINES_CHUNK_SIZE, ScoreOptions
+    from eventcoder.serve.scoring import DOCUMENTS_CHUNK_SIZE, LINES_CHUNK_SIZE, ScoreOptions
 
     assert ScoreOptions(inputs=[], output="o.jsonl", lines=True).chunk_size == LINES_CHUNK_SIZE == 1024
     assert ScoreOptions(inputs=[], output="o.jsonl").chunk_size == DOCUMENTS_CHUNK_SIZE == 256

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from training.authoring import Schema, corpus_statistics, main as authoring_main, opening
-from training.config import TrainConfig
-from training.data import LabelSets, read_labeled_file
+from eventcoder.training.authoring import Schema, corpus_statistics, main as authoring_main, opening
+from eventcoder.training.config import TrainConfig
+from eventcoder.training.data import LabelSets, read_labeled_file
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "dev", "test")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DataError, LabelSets, derive_label_sets, read_labeled_file
+from eventcoder.training.data import DataError, LabelSets, derive_label_sets, read_labeled_file
 
 GOOD = {"text": "Kataib Hezbollah warned it would escalate attacks on US forces.", "event_type": "THREATEN",
         "actors": [{"start": 0, "end": 16, "role": "INITIATOR"}, {"start": 53, "end": 62, "role": "TARGET"}],

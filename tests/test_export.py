@@ -13,8 +13,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from model.export import calibration_batches, choose_default_onnx, quantize_int8, smooth_for_int8
-from model.tokenization import load_tokenizer
+from eventcoder.model.export import calibration_batches, choose_default_onnx, quantize_int8, smooth_for_int8
+from eventcoder.model.tokenization import load_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def test_export_command_rewrites_both_graphs_and_checks_int8(trained_model: Path
     for name in ("model.onnx", "model.int8.onnx"):
         (model / name).unlink()
     result = subprocess.run(
-        [sys.executable, "-m", "serve.cli", "export", "--model", str(model),
+        [sys.executable, "-m", "eventcoder.serve.cli", "export", "--model", str(model),
          "--calibration-file", str(tiny_corpus["train"]), "--dev-file", str(tiny_corpus["dev"])],
         capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from model import gazetteer
-from model.gazetteer import lookup, resolve_country
+from eventcoder.model import gazetteer
+from eventcoder.model.gazetteer import lookup, resolve_country
 
 UN_MEMBERS = """
 AFG ALB DZA AND AGO ATG ARG ARM AUS AUT AZE BHS BHR BGD BRB BLR BEL BLZ BEN BTN BOL BIH BWA BRA BRN BGR BFA BDI CPV KHM

@@ -31,8 +31,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serve.cli import build_parser, main
-from training.data import DataError, LabelSets, read_labeled_file
+from eventcoder.serve.cli import build_parser, main
+from eventcoder.training.data import DataError, LabelSets, read_labeled_file
 
 REPO = Path(__file__).resolve().parent.parent
 LABELS = LabelSets(event_types=["THREATEN", "ASSAULT", "NONE"], roles=["INITIATOR", "TARGET", "OTHER"],
@@ -429,7 +429,7 @@ def bad_document(draw: Any, kinds: list[str] = SCORING_MUTATIONS) -> tuple[bytes
 @settings(HYPOTHESIS, max_examples=6)
 @given(data=st.data())
 def test_every_kind_of_bad_scoring_row_is_named_and_skippable(kind: str, data: Any) -> None:
-    from serve.scoring import Document, read_documents
+    from eventcoder.serve.scoring import Document, read_documents
 
     line, field = data.draw(bad_document([kind]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -440,7 +440,7 @@ def test_every_kind_of_bad_scoring_row_is_named_and_skippable(kind: str, data: A
 
 
 def scoring_options(**changes: Any) -> Any:
-    from serve.scoring import ScoreOptions
+    from eventcoder.serve.scoring import ScoreOptions
 
     return ScoreOptions(inputs=[], output="unused.jsonl", **changes)
 
@@ -448,7 +448,7 @@ def scoring_options(**changes: Any) -> Any:
 @HYPOTHESIS
 @given(jsonl_file(good_document(), bad_document()))
 def test_scoring_jsonl_reader_yields_documents_and_clear_errors(generated: tuple[bytes, list[Any]]) -> None:
-    from serve.scoring import Document, read_documents
+    from eventcoder.serve.scoring import Document, read_documents
 
     data, expected = generated
     with tempfile.TemporaryDirectory() as tmp:
@@ -495,7 +495,7 @@ def txt_lines_file(draw: Any) -> tuple[bytes, list[Any]]:
 @HYPOTHESIS
 @given(txt_lines_file())
 def test_scoring_txt_readers_name_the_line(generated: tuple[bytes, list[Any]]) -> None:
-    from serve.scoring import Document, read_documents
+    from eventcoder.serve.scoring import Document, read_documents
 
     data, expected = generated
     with tempfile.TemporaryDirectory() as tmp:
@@ -559,7 +559,7 @@ def scoring_csv_file(draw: Any) -> tuple[bytes, list[Any], str]:
 @HYPOTHESIS
 @given(scoring_csv_file())
 def test_scoring_csv_reader_skips_only_the_bad_rows(generated: tuple[bytes, list[Any], str]) -> None:
-    from serve.scoring import Document, read_documents
+    from eventcoder.serve.scoring import Document, read_documents
 
     data, expected, suffix = generated
     with tempfile.TemporaryDirectory() as tmp:
@@ -611,7 +611,7 @@ def test_score_stops_at_the_first_bad_row_with_one_line_and_exit_2(trained_model
 
 # ----------------------------------------------------------------------------- the CLI: exit 2, no traceback
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "serve.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "eventcoder.serve.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=120, env=env)
 
 
@@ -679,8 +679,8 @@ def test_cli_errors_are_one_line_and_exit_2(case: str, trained_model: Path, tmp_
 @pytest.mark.parametrize("damage", ["missing", "empty", "garbage", "truncated"])
 def test_missing_or_corrupt_model_files_are_a_clear_error(trained_model: Path, tmp_path: Path, name: str,
                                                           damage: str) -> None:
-    from model.directory import ModelDirectoryError
-    from model.predictor import Predictor
+    from eventcoder.model.directory import ModelDirectoryError
+    from eventcoder.model.predictor import Predictor
 
     model = tmp_path / "model"
     shutil.copytree(trained_model, model)
@@ -705,8 +705,8 @@ def test_missing_or_corrupt_model_files_are_a_clear_error(trained_model: Path, t
 
 @pytest.mark.parametrize("heads", [[], {}, {"event_type": 5}, {"event_type": {"id2label": []}}, "x"])
 def test_metadata_of_the_wrong_shape_is_a_clear_error(trained_model: Path, tmp_path: Path, heads: Any) -> None:
-    from model.directory import ModelDirectoryError
-    from model.predictor import Predictor
+    from eventcoder.model.directory import ModelDirectoryError
+    from eventcoder.model.predictor import Predictor
 
     model = tmp_path / "model"
     shutil.copytree(trained_model, model)
@@ -722,7 +722,7 @@ def test_model_directory_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO)!r})
-        from model.directory import write_atomically
+        from eventcoder.model.directory import write_atomically
         def fill(d):
             (d / "model.safetensors").write_bytes(b"half")
             os.kill(os.getpid(), signal.SIGKILL)
@@ -735,7 +735,7 @@ def test_model_directory_appears_whole_or_not_at_all(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- corrections
 def test_a_crash_mid_line_loses_only_that_line(tmp_path: Path) -> None:
-    from serve.corrections import append_correction, correction_record, count_corrections
+    from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
 
     path = tmp_path / "corrections.jsonl"
     first = correction_record("Germany condemned Belarus.", "ACCUSE", "", [{"start": 0, "end": 7, "role": "INITIATOR"}])
@@ -753,7 +753,7 @@ def test_a_killed_writer_leaves_only_whole_lines(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from serve.corrections import append_correction
+        from eventcoder.serve.corrections import append_correction
         record = {{"text": "Police fired on the crowd in the capital." * 50, "event_type": "ASSAULT"}}
         while True:
             append_correction({str(path)!r}, record)
@@ -764,7 +764,7 @@ def test_a_killed_writer_leaves_only_whole_lines(tmp_path: Path) -> None:
         time.sleep(0.01)
     process.kill()
     process.wait()
-    from serve.corrections import append_correction, count_corrections
+    from eventcoder.serve.corrections import append_correction, count_corrections
 
     append_correction(path, {"text": "Talks resumed.", "event_type": "NONE"})
     records = read_labeled_file(path)
@@ -774,7 +774,7 @@ def test_a_killed_writer_leaves_only_whole_lines(tmp_path: Path) -> None:
 @HYPOTHESIS
 @given(st.binary(max_size=2_000))
 def test_counting_corrections_survives_any_bytes(data: bytes) -> None:
-    from serve.corrections import count_corrections
+    from eventcoder.serve.corrections import count_corrections
 
     with tempfile.TemporaryDirectory() as tmp:
         path = _write(Path(tmp), "corrections.jsonl", data)
@@ -786,7 +786,7 @@ def test_counting_corrections_survives_any_bytes(data: bytes) -> None:
                                 st.one_of(st.none(), st.integers(-5, 40), st.floats(), SAFE_TEXT, st.booleans()),
                                 max_size=5), max_size=3))
 def test_bad_corrections_are_refused_with_a_value_error(actors: list[dict[str, Any]]) -> None:
-    from serve.corrections import correction_record
+    from eventcoder.serve.corrections import correction_record
 
     try:
         record = correction_record("Germany condemned Belarus.", "ACCUSE", "", actors)
@@ -802,7 +802,7 @@ def test_bad_corrections_are_refused_with_a_value_error(actors: list[dict[str, A
                  scoring_csv_file().map(lambda g: g[0])),
        st.sampled_from([".txt", ".csv", ".tsv", ".jsonl", ".bin", ""]))
 def test_upload_reader_always_answers_with_text_and_a_message(stock_csv_limit: None, data: bytes, suffix: str) -> None:
-    from serve.app import read_upload
+    from eventcoder.serve.app import read_upload
 
     with tempfile.TemporaryDirectory() as tmp:
         path = _write(Path(tmp), "upload" + suffix, data)
@@ -823,7 +823,7 @@ def test_upload_reader_always_answers_with_text_and_a_message(stock_csv_limit: N
     (b"", ".txt", "upload.txt is empty."),
 ])
 def test_upload_reader_messages(tmp_path: Path, data: bytes, suffix: str, expected: str, stock_csv_limit: None) -> None:
-    from serve.app import read_upload
+    from eventcoder.serve.app import read_upload
 
     text, message = read_upload(str(_write(tmp_path, "upload" + suffix, data)))
     assert message.startswith(expected), message
@@ -871,7 +871,7 @@ def test_page_defaults_cap_200000_characters_bind_loopback_and_take_auth_from_th
 
     import gradio as gr
 
-    from serve.app import build_demo, launch
+    from eventcoder.serve.app import build_demo, launch
 
     args = build_parser().parse_args(["demo"])
     assert args.max_chars == 200_000 and args.host == "127.0.0.1"
@@ -890,8 +890,8 @@ def test_page_defaults_cap_200000_characters_bind_loopback_and_take_auth_from_th
 
 
 def test_page_functions_answer_every_bad_input_with_a_message(trained_model: Path, tmp_path: Path) -> None:
-    from model.predictor import Predictor
-    from serve.app import build_demo
+    from eventcoder.model.predictor import Predictor
+    from eventcoder.serve.app import build_demo
 
     demo = build_demo(Predictor.from_pretrained(trained_model), tmp_path / "corrections.jsonl", max_chars=1_000)
     analyse = page_function(demo, "analyse")
@@ -915,8 +915,8 @@ def test_page_functions_answer_every_bad_input_with_a_message(trained_model: Pat
 def test_page_answers_20_concurrent_requests_with_bounded_concurrency(trained_model: Path, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
-    from model.predictor import Predictor
-    from serve.app import ModelHolder, build_demo
+    from eventcoder.model.predictor import Predictor
+    from eventcoder.serve.app import ModelHolder, build_demo
 
     counting = CountingPredictor(Predictor.from_pretrained(trained_model))
     demo = build_demo(ModelHolder(counting, trained_model), tmp_path / "corrections.jsonl")
@@ -1000,11 +1000,11 @@ def audit(event, args):
 
 sys.addaudithook(audit)
 model, inp, out, corrections = sys.argv[1:5]
-from serve.cli import main
+from eventcoder.serve.cli import main
 
 assert main(["score", inp, "-o", out, "--model", model, "--no-progress"]) == 0
-from model.predictor import Predictor
-from serve.app import ModelHolder, build_demo
+from eventcoder.model.predictor import Predictor
+from eventcoder.serve.app import ModelHolder, build_demo
 
 demo = build_demo(ModelHolder(Predictor.from_pretrained(model), model), corrections)
 demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[5]), prevent_thread_lock=True, share=False, quiet=True)
@@ -1063,9 +1063,9 @@ def test_weights_are_never_unpickled(trained_model: Path, tiny_base_model: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from model.directory import ModelDirectoryError
-    from model.network import EventCoderNetwork
-    from model.predictor import Predictor
+    from eventcoder.model.directory import ModelDirectoryError
+    from eventcoder.model.network import EventCoderNetwork
+    from eventcoder.model.predictor import Predictor
 
     loads: list[str] = []
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from model.predictor import Predictor
-from training.config import TrainConfig
-from training.trainer import train_from_config
+from eventcoder.model.predictor import Predictor
+from eventcoder.training.config import TrainConfig
+from eventcoder.training.trainer import train_from_config
 
 REPO = Path(__file__).resolve().parent.parent
 

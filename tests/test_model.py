@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config, write_jsonl
-from model.directory import ModelDirectoryError, read_metadata, write_atomically
-from model.predictor import Predictor
-from training.trainer import train_from_config
+from eventcoder.model.directory import ModelDirectoryError, read_metadata, write_atomically
+from eventcoder.model.predictor import Predictor
+from eventcoder.training.trainer import train_from_config
 
 ARTICLE = ("Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the forced landing. "
            "Elections are scheduled for March.")
@@ -201,7 +201,7 @@ def test_int8_results_do_not_depend_on_the_thread_count(trained_model: Path) -> 
 
 
 def test_find_target_matches_whole_words_in_any_case() -> None:
-    from model.predictor import find_target
+    from eventcoder.model.predictor import find_target
 
     sentence = "The U.S. envoy met US forces near the bus depot; us officials declined to comment."
     assert find_target(sentence, "U.S.") == (4, 8)
@@ -231,7 +231,7 @@ def test_a_target_named_in_the_sentence_gets_the_span_reading(trained_model: Pat
 
 
 def test_shares_a_word_ignores_function_words_and_case() -> None:
-    from model.predictor import shares_a_word
+    from eventcoder.model.predictor import shares_a_word
 
     assert shares_a_word("US troops shelled the town.", "US troops in Iraq")
     assert shares_a_word("Fighting near the UNITED NATIONS compound.", "the United Nations")
@@ -243,8 +243,8 @@ def test_pair_practice_includes_absent_targets_as_none(tiny_base_model: Path) ->
     """The free-text path learns that a target the sentence does not name gets NONE."""
     import random
 
-    from model.tokenization import load_tokenizer
-    from training.trainer import Features, pair_examples
+    from eventcoder.model.tokenization import load_tokenizer
+    from eventcoder.training.trainer import Features, pair_examples
 
     tokenizer = load_tokenizer(tiny_base_model / "tokenizer.json", 48)
     rows = [("Germany condemned Belarus.", [("Germany", 1), ("Belarus", 0)]),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, TrainConfig
-from training.precision import choose_precision, cpu_flags, native_bf16_cpu
+from eventcoder.training.config import ConfigError, TrainConfig
+from eventcoder.training.precision import choose_precision, cpu_flags, native_bf16_cpu
 
 AVX2_FLAGS = {"fpu", "sse4_2", "avx", "avx2", "fma"}
 SAPPHIRE_FLAGS = AVX2_FLAGS | {"avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile"}

@@ -11,11 +11,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from serve.cli import main
-from serve.ray_engine import plan_chunks
-from serve.scoring import ScoreOptions, score_files
+from eventcoder.serve.cli import main
+from eventcoder.serve.ray_engine import plan_chunks
+from eventcoder.serve.scoring import ScoreOptions, score_files
 from tests.conftest import tiny_records
-from training.data import DataError
+from eventcoder.training.data import DataError
 
 # Ray Data's own DataContext() sets fields it has deprecated
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -79,7 +79,7 @@ def _parquet_rows(path: Path) -> list[dict[str, Any]]:
 
 def test_ray_engine_writes_the_records_of_the_local_engine(local_ray: Any, trained_model: Path, archive: Path,
                                                            tmp_path: Path) -> None:
-    from serve.ray_engine import score_files_ray
+    from eventcoder.serve.ray_engine import score_files_ray
 
     local = score_files(_options(archive, tmp_path / "local.jsonl", trained_model))
     distributed = score_files_ray(_options(archive, tmp_path / "ray.jsonl", trained_model), num_workers=2)
@@ -109,7 +109,7 @@ def test_ray_engine_from_the_command_line(local_ray: Any, trained_model: Path, a
 
 def test_ray_engine_stops_at_the_first_bad_row_like_the_local_engine(local_ray: Any, trained_model: Path,
                                                                      archive: Path, tmp_path: Path) -> None:
-    from serve.ray_engine import score_files_ray
+    from eventcoder.serve.ray_engine import score_files_ray
 
     with pytest.raises(DataError) as local:
         score_files(_options(archive, tmp_path / "local.jsonl", trained_model, on_error="fail"))

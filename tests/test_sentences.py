@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.sentences import split_sentences
+from eventcoder.model.sentences import split_sentences
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from model.tokenization import (
+from eventcoder.model.tokenization import (
     IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, constrained_bio_path, decode_bio,
     load_tokenizer, pad_batch, words_of,
 )

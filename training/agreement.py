@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from training.authoring import DEFAULT_AUTHORING_DIR, DEFAULT_SCHEMA, Schema, load_authoring_dir, parse_line
+from eventcoder.training.authoring import DEFAULT_AUTHORING_DIR, DEFAULT_SCHEMA, Schema, load_authoring_dir, parse_line
 
 
 def cohen_kappa(a: list[str], b: list[str]) -> float:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from model.export import DEFAULT_SMOOTHING_ALPHA
+from eventcoder.model.export import DEFAULT_SMOOTHING_ALPHA
 
 PACKAGE_PREFIX = "pkg:"
 LOSS_HEADS = ("event_type", "mode", "actors", "stance", "actor_type")

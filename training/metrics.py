@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from model.gazetteer import resolve_country
-from model.heads import pick_mode
-from training.data import LabeledSentence
+from eventcoder.model.gazetteer import resolve_country
+from eventcoder.model.heads import pick_mode
+from eventcoder.training.data import LabeledSentence
 
 
 def classification_report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:

@@ -18,22 +18,22 @@ import torch
 from tokenizers import Encoding, Tokenizer
 from tqdm.auto import tqdm
 
-from model.backends import TorchBackend
-from model.directory import TOKENIZER_FILE, ModelMetadata, write_atomically, write_metadata
-from model.export import DEFAULT_SMOOTHING_ALPHA
-from model.heads import (
+from eventcoder.model.backends import TorchBackend
+from eventcoder.model.directory import TOKENIZER_FILE, ModelMetadata, write_atomically, write_metadata
+from eventcoder.model.export import DEFAULT_SMOOTHING_ALPHA
+from eventcoder.model.heads import (
     ACTOR_HEAD, ACTOR_TYPE_HEAD, EVENT_HEAD, MODE_HEAD, STANCE_HEAD, LabelMap, head_sizes,
 )
-from model.network import EventCoderNetwork
-from model.predictor import Predictor, find_target
-from model.tokenization import (
+from eventcoder.model.network import EventCoderNetwork
+from eventcoder.model.predictor import Predictor, find_target
+from eventcoder.model.tokenization import (
     IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, configure_tokenizer, first_sequence_span,
     load_tokenizer, pad_batch,
 )
-from training.config import TrainConfig, resolve_base_model
-from training.precision import choose_precision
-from training.data import LabeledSentence, LabelSets, derive_label_sets, read_labeled_file
-from training.metrics import evaluate_predictor, selection_score
+from eventcoder.training.config import TrainConfig, resolve_base_model
+from eventcoder.training.precision import choose_precision
+from eventcoder.training.data import LabeledSentence, LabelSets, derive_label_sets, read_labeled_file
+from eventcoder.training.metrics import evaluate_predictor, selection_score
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[float, str], None]
@@ -341,8 +341,8 @@ def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: Mod
                       ) -> tuple[dict[str, str], dict[str, Any]]:
     """Export the ONNX graphs into `directory` and pick the default: int8 only if it costs no head more
     than a point on dev (else fp32). Returns the files by kind and the measurements behind the choice."""
-    from model.backends import OnnxBackend
-    from model.export import calibration_batches, choose_default_onnx, export_onnx
+    from eventcoder.model.backends import OnnxBackend
+    from eventcoder.model.export import calibration_batches, choose_default_onnx, export_onnx
 
     tokenizer = load_tokenizer(directory / TOKENIZER_FILE, metadata.max_length)
     calibration = calibration_batches(tokenizer.encode_batch(list(calibration_texts))) if calibration_texts else None
