@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import string
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,55 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from eventcoder.training.authoring import Schema, parse_line  # noqa: E402
-
-FIXTURES = Path(__file__).parent / "fixtures"
-REPO = Path(__file__).resolve().parent.parent
-
-
-def tiny_records() -> list[dict[str, Any]]:
-    schema = Schema.load(REPO / "data" / "schema.json")
-    records = []
-    path = FIXTURES / "tiny_authoring.txt"
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip() and not line.startswith("#"):
-            records.append(parse_line(line, schema, str(path), line_no))
-    return records
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-def build_tiny_base_model(directory: Path, texts: list[str]) -> Path:
-    """A WordPiece tokenizer over the fixture vocabulary and a random 2-layer, hidden-32 BERT."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    words = sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
-    pieces = list(string.ascii_lowercase + string.digits) + [f"##{c}" for c in string.ascii_lowercase + string.digits]
-    vocab_list = specials + list(dict.fromkeys(pieces + words + list(string.punctuation)))
-    vocab = {token: i for i, token in enumerate(vocab_list)}
-    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    tokenizer.decoder = decoders.WordPiece()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    directory.mkdir(parents=True, exist_ok=True)
-    fast.save_pretrained(str(directory))
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    import torch
-
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(str(directory))
-    return directory
+from helpers import build_tiny_base_model, tiny_config, tiny_records, write_jsonl  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -80,15 +28,6 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [r["text"] for r in tiny_records()] + ["US forces", "the government", "Kataib Hezbollah warned"]
     return build_tiny_base_model(tmp_path_factory.mktemp("tiny_base"), texts)
-
-
-def tiny_config(base: Path, corpus: dict[str, Path], output: Path, **changes: Any) -> Any:
-    from eventcoder.training.config import TrainConfig
-
-    config = TrainConfig(base_model=str(base), train_file=str(corpus["train"]), dev_file=str(corpus["dev"]),
-                         output_dir=str(output), epochs=25, batch_size=8, max_length=48, learning_rate=1e-3,
-                         head_learning_rate=1e-2, bf16=False, seed=7)
-    return config.override(**changes) if changes else config
 
 
 @pytest.fixture(scope="session")

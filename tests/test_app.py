@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_config
+from helpers import tiny_config
 from eventcoder.model.predictor import Predictor
 from eventcoder.serve.app import ModelHolder, build_demo, highlighted, make_retrainer, read_upload, retrain_and_swap, table_rows
 from eventcoder.serve.corrections import append_correction, correction_record, count_corrections

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_config, write_jsonl
+from helpers import tiny_config, write_jsonl
 from eventcoder.model.directory import ModelDirectoryError, read_metadata, write_atomically
 from eventcoder.model.predictor import Predictor
 from eventcoder.training.trainer import train_from_config

@@ -14,7 +14,7 @@ import pytest
 from eventcoder.serve.cli import main
 from eventcoder.serve.ray_engine import plan_chunks
 from eventcoder.serve.scoring import ScoreOptions, score_files
-from tests.conftest import tiny_records
+from helpers import tiny_records
 from eventcoder.training.data import DataError
 
 # Ray Data's own DataContext() sets fields it has deprecated
