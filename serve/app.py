@@ -9,12 +9,15 @@ import os
 import re
 import tempfile
 import threading
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+from eventcoder.serve.offline import set_offline_defaults
+
+if TYPE_CHECKING:
+    from eventcoder.training.data import LabelSets
 
 ROLE_COLORS = {"INITIATOR": "#f4a261", "TARGET": "#8ecae6", "OTHER": "#d9d9d9", "EVENT": "#ffe08a"}
 TABLE_HEADERS = ["#", "sentence", "event type", "confidence", "mode", "actors (role · type · country · stance)",
@@ -51,12 +54,13 @@ def _actor_summary(actor: dict[str, Any]) -> str:
 
 
 def highlighted(article: str, records: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
-    """The article as (text, label) pieces: each sentence opens with its event type, actors carry their role."""
+    """The article as (text, label) pieces, one sentence a line: the sentence's event type first,
+    then the sentence with its actors labeled by role. Text between sentences (spaces, line breaks)
+    is replaced by the line break."""
     pieces: list[tuple[str, str | None]] = []
-    cursor = 0
-    for record in records:
-        if record["start"] > cursor:
-            pieces.append((article[cursor:record["start"]], None))
+    for number, record in enumerate(records):
+        if number:
+            pieces.append(("\n", None))
         pieces.append((f"{record['event_type']}" + (f"/{record['mode']}" if record.get("mode") else ""), "EVENT"))
         pieces.append((" ", None))
         inner = record["start"]
@@ -68,9 +72,6 @@ def highlighted(article: str, records: list[dict[str, Any]]) -> list[tuple[str, 
             inner = end
         if record["end"] > inner:
             pieces.append((article[inner:record["end"]], None))
-        cursor = record["end"]
-    if cursor < len(article):
-        pieces.append((article[cursor:], None))
     return pieces
 
 
@@ -163,125 +164,215 @@ def retrain_and_swap(holder: ModelHolder, retrain: Callable[[Callable[[float, st
     return f"Retrained on the corpus plus {corrections} corrections; now serving {holder.predictor.model_tag}."
 
 
-def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/corrections.jsonl",
-               retrain: Callable[[Callable[[float, str], None]], Any] | None = None, max_chars: int = MAX_CHARS) -> Any:
-    """The page around a ModelHolder (or a bare Predictor). `retrain(progress)` returns a new Predictor."""
-    import gradio as gr
+def text_note(article: str) -> str | None:
+    """Why an article cannot be coded (None if it can). Text with no letters at all (emoji, digits,
+    symbols) has nothing to code; the page says so instead of inventing an event."""
+    if not any(ch.isalpha() for ch in article):
+        return "The text has no words to code (only symbols, digits or emoji)."
+    return None
 
-    from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
-    from eventcoder.serve.examples import EXAMPLES
 
-    if not isinstance(holder, ModelHolder):
-        holder = ModelHolder(holder)
-    event_labels = list(holder.predictor.event_labels)
-    roles = sorted({label[2:] for label in holder.predictor.bio_id2label.values() if label != "O"})
-    stances = list(holder.predictor.stance_labels)
+def language_note(article: str) -> str:
+    """A caution for text that is mostly not Latin script: the model was trained on English news."""
+    letters = [ch for ch in article if ch.isalpha()]
+    latin = sum(1 for ch in letters if "LATIN" in unicodedata.name(ch, ""))
+    if letters and latin / len(letters) < 0.5:
+        return ("This text does not look like English: the model was trained on English news only, "
+                "so treat these codes as unreliable. ")
+    return ""
 
-    def analyse(article: str, targets_text: str) -> tuple[Any, ...]:
-        # a browser may send unpaired surrogates; the tokenizer and the UTF-8 downloads cannot take them
-        article = _LONE_SURROGATE.sub("\ufffd", article or "")
-        note = ""
-        if len(article) > max_chars:
-            article = article[:max_chars]
-            note = f"The text was cut to its first {max_chars:,} characters; score longer files with `eventcoder score`. "
+
+def _clean(text: str) -> tuple[str, str]:
+    """Lone surrogates (a browser may send them) and control characters other than line breaks and
+    tabs become U+FFFD / a space; the tokenizer and the UTF-8 downloads cannot take them."""
+    cleaned = _LONE_SURROGATE.sub("\ufffd", text or "")
+    controls = sum(1 for ch in cleaned if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
+    if controls:
+        cleaned = "".join(" " if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" else ch for ch in cleaned)
+        return cleaned, f"{controls} control characters were replaced by spaces. "
+    return cleaned, ""
+
+
+def model_labels(predictor: Any) -> LabelSets:
+    """The labels a correction may use: the served model's own."""
+    from eventcoder.training.data import LabelSets
+
+    roles = sorted({label[2:] for label in predictor.bio_id2label.values() if label != "O"})
+    return LabelSets(event_types=list(predictor.event_labels), roles=roles, stances=list(predictor.stance_labels),
+                     actor_types=list(predictor.type_labels) or None, modes=list(predictor.mode_labels))
+
+
+class PageActions:
+    """What the page's buttons do, around the served model (a ModelHolder)."""
+
+    def __init__(self, holder: ModelHolder, corrections_path: str | Path,
+                 retrain: Callable[[Callable[[float, str], None]], Any] | None, max_chars: int) -> None:
+        self.holder = holder
+        self.corrections_path = corrections_path
+        self.retrain = retrain
+        self.max_chars = max_chars
+
+    def analyse(self, article: str, targets_text: str) -> tuple[Any, ...]:
+        import gradio as gr
+
+        article, note = _clean(article)
+        nothing = ([], [], None, None, [], gr.update(choices=[], value=None))
+        if len(article) > self.max_chars:
+            article = article[:self.max_chars]
+            note += f"The text was cut to its first {self.max_chars:,} characters; score longer files with `eventcoder score`. "
         if not article.strip():
-            return [], [], None, None, [], gr.update(choices=[], value=None), "Paste an article first."
-        targets = [t.strip()[:MAX_TARGET_CHARS]
-                   for t in _LONE_SURROGATE.sub("\ufffd", targets_text or "").split(",") if t.strip()]
+            return (*nothing, "Paste an article first.")
+        problem = text_note(article)
+        if problem:
+            return (*nothing, note + problem)
+        targets = [t.strip()[:MAX_TARGET_CHARS] for t in _clean(targets_text)[0].split(",") if t.strip()]
         if len(targets) > MAX_TARGETS:
             targets = targets[:MAX_TARGETS]
             note += f"Only the first {MAX_TARGETS} stance targets were used. "
-        predictions = holder.predictor.predict([article], targets=targets or None)
-        records = [p.to_dict() for p in predictions]
+        predictor = self.holder.predictor
+        records = [p.to_dict() for p in predictor.predict([article], targets=targets or None)]
         if not records:
-            return [], [], None, None, [], gr.update(choices=[], value=None), note + "No sentences found."
+            return (*nothing, note + "No sentences found.")
         csv_path, jsonl_path = write_downloads(records)
         choices = [f"{r['sentence_index']}: {r['text'][:80]}" for r in records]
+        # the model tag in backticks: Markdown would turn "name@version" into a mail link
         return (highlighted(article, records), table_rows(records), csv_path, jsonl_path, records,
                 gr.update(choices=choices, value=choices[0]),
-                note + f"{len(records)} sentences coded with {holder.predictor.model_tag}.")
+                note + language_note(article) + f"{len(records)} sentences coded with `{predictor.model_tag}`.")
 
-    def pick_sentence(choice: str | None, records: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+    def pick_sentence(self, choice: str | None, records: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+        import gradio as gr
+
         if not choice or not records:
             return gr.update(), "", []
         record = records[int(choice.split(":", 1)[0])]
         actors = [[a["text"], a["start"], a["end"], a["role"], a["stance"]] for a in record["actors"]]
         return gr.update(value=record["event_type"]), record.get("mode", ""), actors
 
-    def save_correction(choice: str | None, records: list[dict[str, Any]], event_type: str, mode: str,
+    def save_correction(self, choice: str | None, records: list[dict[str, Any]], event_type: str, mode: str,
                         actor_table: Any) -> str:
+        """Validate the correction by the training reader's rules and the model's labels, then append it."""
+        from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
+
         if not choice or not records:
             return "Code an article and pick a sentence first."
         record = records[int(choice.split(":", 1)[0])]
         rows = actor_table.values.tolist() if hasattr(actor_table, "values") else list(actor_table or [])
         actors = []
         for row in rows:
-            if not row or all(str(cell).strip() == "" for cell in row):
+            if not row or all(str(cell).strip() in ("", "None", "nan") for cell in row):
                 continue
             text, start, end, role, stance = (list(row) + [""] * 5)[:5]
-            if role not in roles:
-                return f"Unknown role {role!r}: use one of {', '.join(roles)}."
-            if (stance or "NONE") not in stances:
-                return f"Unknown stance {stance!r}: use one of {', '.join(stances)}."
-            try:
-                actors.append({"start": int(float(start)), "end": int(float(end)), "role": role, "stance": stance or "NONE"})
-            except (TypeError, ValueError, OverflowError):
-                return f"Actor {text!r}: start and end must be numbers."
+            actors.append({"text": "" if text is None else str(text), "start": start, "end": end,
+                           "role": "" if role is None else str(role).strip(),
+                           "stance": "" if stance is None else str(stance).strip()})
         try:
-            fixed = correction_record(record["text"], event_type, mode or "", actors)
+            fixed = correction_record(record["text"], event_type or "", mode or "", actors,
+                                      labels=model_labels(self.holder.predictor))
         except ValueError as err:
             return f"Not saved: {err}"
-        append_correction(corrections_path, fixed)
-        return f"Saved. {count_corrections(corrections_path)} corrections in {corrections_path}."
+        append_correction(self.corrections_path, fixed)
+        return f"Saved. {count_corrections(self.corrections_path)} corrections in {self.corrections_path}."
+
+    def run_retrain(self, progress: Any = None) -> str:
+        report = progress if progress is not None else (lambda fraction, desc="": None)
+        return retrain_and_swap(self.holder, self.retrain, self.corrections_path,
+                                lambda fraction, message: report(fraction, desc=message))
+
+
+@dataclass
+class _Page:
+    """The page's components that events connect."""
+
+    article: Any
+    targets: Any
+    run: Any
+    upload: Any
+    status: Any
+    marked: Any
+    table: Any
+    csv_file: Any
+    jsonl_file: Any
+    records: Any
+    sentence_pick: Any
+    fixed_event: Any
+    fixed_mode: Any
+    actor_table: Any
+    save: Any
+    retrain: Any
+    correction_status: Any
+
+
+def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[str]) -> _Page:
+    from eventcoder.serve.examples import EXAMPLES
+
+    gr.Markdown("# eventcoder\nPaste a news article: every sentence gets its event type (PLOVER), "
+                "the actors with their roles, and the stance toward each.")
+    with gr.Row():
+        with gr.Column(scale=3):
+            article = gr.Textbox(label="Article", lines=10, placeholder="Paste news text here", elem_id="article")
+            targets = gr.Textbox(label="Stance targets (optional, comma-separated)",
+                                 placeholder="US troops in Iraq, the government", elem_id="targets")
+            with gr.Row():
+                run = gr.Button("Code the article", variant="primary", elem_id="run")
+                upload = gr.File(label="…or upload .txt / .csv / .jsonl", file_types=[".txt", ".csv", ".tsv", ".jsonl"],
+                                 elem_id="upload")
+        with gr.Column(scale=2):
+            gr.Examples([[text] for _, text in EXAMPLES], inputs=[article], label="Example articles")
+    status = gr.Markdown(elem_id="status")
+    marked = gr.HighlightedText(label="One sentence a line: its event type, then its actors by role",
+                                color_map=ROLE_COLORS, show_legend=True, elem_id="highlighted")
+    table = gr.Dataframe(headers=TABLE_HEADERS, label="Per sentence", wrap=True, interactive=False,
+                         elem_id="sentences", column_widths=["4%", "38%", "10%", "8%", "9%", "21%", "10%"])
+    with gr.Row():
+        csv_file = gr.File(label="CSV", elem_id="download-csv")
+        jsonl_file = gr.File(label="JSONL", elem_id="download-jsonl")
+    records = gr.State([])
+    with gr.Accordion("Correct a sentence and retrain", open=False, elem_id="corrections"):
+        sentence_pick = gr.Dropdown(label="Sentence", choices=[], elem_id="sentence-pick")
+        with gr.Row():
+            fixed_event = gr.Dropdown(label="Event type", choices=event_labels, elem_id="fixed-event")
+            fixed_mode = gr.Textbox(label="Mode (optional; e.g. violence or THREATEN/violence)", elem_id="fixed-mode")
+        actor_table = gr.Dataframe(headers=ACTOR_HEADERS, label=f"Actors (roles: {', '.join(roles)}; "
+                                   f"stances: {', '.join(stances)})", interactive=True, elem_id="fixed-actors",
+                                   datatype=["str", "number", "number", "str", "str"])
+        with gr.Row():
+            save = gr.Button("Save correction", elem_id="save-correction")
+            retrain = gr.Button("Retrain on corpus + corrections", elem_id="retrain")
+        correction_status = gr.Markdown(elem_id="correction-status")
+    return _Page(article, targets, run, upload, status, marked, table, csv_file, jsonl_file, records, sentence_pick,
+                 fixed_event, fixed_mode, actor_table, save, retrain, correction_status)
+
+
+def _connect(gr: Any, page: _Page, actions: PageActions) -> None:
+    outputs = [page.marked, page.table, page.csv_file, page.jsonl_file, page.records, page.sentence_pick, page.status]
+    page.run.click(actions.analyse, inputs=[page.article, page.targets], outputs=outputs, concurrency_limit=2)
+    page.upload.upload(read_upload, inputs=[page.upload], outputs=[page.article, page.status])
+    page.sentence_pick.change(actions.pick_sentence, inputs=[page.sentence_pick, page.records],
+                              outputs=[page.fixed_event, page.fixed_mode, page.actor_table])
+    page.save.click(actions.save_correction,
+                    inputs=[page.sentence_pick, page.records, page.fixed_event, page.fixed_mode, page.actor_table],
+                    outputs=[page.correction_status])
 
     def run_retrain(progress: Any = gr.Progress()) -> str:
-        return retrain_and_swap(holder, retrain, corrections_path,
-                                lambda fraction, message: progress(fraction, desc=message))
+        return actions.run_retrain(progress)
 
+    page.retrain.click(run_retrain, outputs=[page.correction_status], concurrency_limit=1)
+
+
+def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/corrections.jsonl",
+               retrain: Callable[[Callable[[float, str], None]], Any] | None = None, max_chars: int = MAX_CHARS) -> Any:
+    """The page around a ModelHolder (or a bare Predictor). `retrain(progress)` returns a new Predictor."""
+    set_offline_defaults()
+    import gradio as gr
+
+    if not isinstance(holder, ModelHolder):
+        holder = ModelHolder(holder)
+    labels = model_labels(holder.predictor)
+    actions = PageActions(holder, corrections_path, retrain, max_chars)
     with gr.Blocks(title="eventcoder") as demo:
-        gr.Markdown("# eventcoder\nPaste a news article: every sentence gets its event type (PLOVER), "
-                    "the actors with their roles, and the stance toward each.")
-        with gr.Row():
-            with gr.Column(scale=3):
-                article = gr.Textbox(label="Article", lines=10, placeholder="Paste news text here", elem_id="article")
-                targets = gr.Textbox(label="Stance targets (optional, comma-separated)",
-                                     placeholder="US troops in Iraq, the government", elem_id="targets")
-                with gr.Row():
-                    run = gr.Button("Code the article", variant="primary", elem_id="run")
-                    upload = gr.File(label="…or upload .txt / .csv / .jsonl", file_types=[".txt", ".csv", ".tsv", ".jsonl"],
-                                     elem_id="upload")
-            with gr.Column(scale=2):
-                gr.Examples([[text] for _, text in EXAMPLES], inputs=[article], label="Example articles")
-        status = gr.Markdown(elem_id="status")
-        marked = gr.HighlightedText(label="Actors by role, event type per sentence", color_map=ROLE_COLORS,
-                                    show_legend=True, elem_id="highlighted")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="Per sentence", wrap=True, interactive=False,
-                             elem_id="sentences", column_widths=["4%", "38%", "10%", "8%", "9%", "21%", "10%"])
-        with gr.Row():
-            csv_file = gr.File(label="CSV", elem_id="download-csv")
-            jsonl_file = gr.File(label="JSONL", elem_id="download-jsonl")
-        records_state = gr.State([])
-        with gr.Accordion("Correct a sentence and retrain", open=False, elem_id="corrections"):
-            sentence_pick = gr.Dropdown(label="Sentence", choices=[], elem_id="sentence-pick")
-            with gr.Row():
-                fixed_event = gr.Dropdown(label="Event type", choices=event_labels, elem_id="fixed-event")
-                fixed_mode = gr.Textbox(label="Mode (optional)", elem_id="fixed-mode")
-            actor_table = gr.Dataframe(headers=ACTOR_HEADERS, label=f"Actors (roles: {', '.join(roles)}; "
-                                       f"stances: {', '.join(stances)})", interactive=True, elem_id="fixed-actors",
-                                       datatype=["str", "number", "number", "str", "str"])
-            with gr.Row():
-                save = gr.Button("Save correction", elem_id="save-correction")
-                retrain_button = gr.Button("Retrain on corpus + corrections", elem_id="retrain")
-            correction_status = gr.Markdown(elem_id="correction-status")
-
-        outputs = [marked, table, csv_file, jsonl_file, records_state, sentence_pick, status]
-        run.click(analyse, inputs=[article, targets], outputs=outputs, concurrency_limit=2)
-        upload.upload(read_upload, inputs=[upload], outputs=[article, status])
-        sentence_pick.change(pick_sentence, inputs=[sentence_pick, records_state],
-                             outputs=[fixed_event, fixed_mode, actor_table])
-        save.click(save_correction, inputs=[sentence_pick, records_state, fixed_event, fixed_mode, actor_table],
-                   outputs=[correction_status])
-        retrain_button.click(run_retrain, outputs=[correction_status], concurrency_limit=1)
+        page = _layout(gr, list(labels.event_types or []), list(labels.roles or []), list(labels.stances or []))
+        _connect(gr, page, actions)
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
@@ -307,6 +398,7 @@ def make_retrainer(config: str | Path | Any, model_dir: str | Path, corrections_
 
 def launch(model_dir: str, host: str = "127.0.0.1", port: int = 7860, corrections: str = "data/corrections.jsonl",
            config: str = "configs/default.yaml", max_chars: int = MAX_CHARS) -> None:
+    set_offline_defaults()
     from eventcoder.model.predictor import Predictor
 
     predictor = Predictor.from_pretrained(model_dir)

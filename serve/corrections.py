@@ -4,41 +4,82 @@ fsync, so a crash loses at most the line being written."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
+from eventcoder.training.data import DataError, LabelSets, validate_record
+
 _lock = threading.Lock()
 
 
-def correction_record(text: str, event_type: str, mode: str, actors: list[dict[str, Any]]) -> dict[str, Any]:
-    """A SPEC training record from a corrected sentence. Each actor needs text-relative
-    start/end, a role and optionally a stance; invalid spans raise ValueError."""
+def correction_record(text: str, event_type: str, mode: str, actors: list[dict[str, Any]],
+                      labels: LabelSets | None = None) -> dict[str, Any]:
+    """A training record from a sentence corrected in the page, checked by the training reader's own
+    rules (`validate_record`) against the model's labels, so retraining never refuses a saved line.
+
+    Each actor has text-relative `start`/`end` (whole numbers), a `role`, optionally a `stance` and
+    a `text`: when the text was edited and no longer matches the offsets, the offsets follow the text
+    (its occurrence nearest the old start). `mode` may be written as the page shows it
+    (`THREATEN/violence`) or bare (`violence`). Raises ValueError with a message for the page."""
+    mode = _bare_mode(event_type, (mode or "").strip())
     cleaned_actors, stance = [], []
     for i, actor in enumerate(actors):
-        try:
-            start, end = int(actor["start"]), int(actor["end"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise ValueError(f"actor {i + 1}: start and end must be whole numbers") from None
+        name = str(actor.get("text") or "").strip()
+        label = f"actor {i + 1}" + (f" ({name!r})" if name else "")
+        start, end = _whole_number(actor.get("start"), label), _whole_number(actor.get("end"), label)
         if not 0 <= start < end <= len(text):
-            raise ValueError(f"actor {i + 1}: offsets {start}:{end} fall outside the sentence")
-        role = str(actor.get("role", "")).strip()
+            raise ValueError(f"{label}: offsets {start}:{end} fall outside the sentence")
+        if name and text[start:end] != name:
+            start, end = _locate(text, name, start, label)
+        role = str(actor.get("role") or "").strip()
         if not role:
-            raise ValueError(f"actor {i + 1}: role is empty")
+            raise ValueError(f"{label}: role is empty")
         entry: dict[str, Any] = {"start": start, "end": end, "role": role}
         if actor.get("type"):
             entry["type"] = str(actor["type"])
         cleaned_actors.append(entry)
-        stance.append({"target": text[start:end], "stance": str(actor.get("stance") or "NONE")})
-    ordered = sorted(cleaned_actors, key=lambda a: a["start"])
-    for a, b in zip(ordered, ordered[1:]):
-        if b["start"] < a["end"]:
-            raise ValueError(f"actors {a['start']}:{a['end']} and {b['start']}:{b['end']} overlap")
+        stance.append({"target": text[start:end], "stance": str(actor.get("stance") or "NONE").strip()})
     record: dict[str, Any] = {"text": text, "event_type": event_type, "actors": cleaned_actors, "stance": stance}
     if mode:
         record["mode"] = mode
+    try:
+        validate_record(record, labels or LabelSets(), source="correction")
+    except DataError as err:
+        raise ValueError(f"field '{err.field}': {err.message}") from None
     return record
+
+
+def _bare_mode(event_type: str, mode: str) -> str:
+    """`THREATEN/violence` -> `violence`; a mode of another event type is an error."""
+    if "/" not in mode:
+        return mode
+    owner, _, bare = mode.partition("/")
+    if owner != event_type:
+        raise ValueError(f"mode {mode!r} belongs to {owner}, not to {event_type}")
+    return bare
+
+
+def _whole_number(value: Any, label: str) -> int:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{label}: start and end must be whole numbers, got {value!r}")
+    return int(number)
+
+
+def _locate(text: str, name: str, near: int, label: str) -> tuple[int, int]:
+    """Offsets of `name` in `text`: the occurrence nearest `near`."""
+    found = [m.start() for m in re.finditer(re.escape(name), text)]
+    if not found:
+        raise ValueError(f"{label}: the sentence does not contain this text; correct the text or the offsets")
+    start = min(found, key=lambda position: abs(position - near))
+    return start, start + len(name)
 
 
 def append_correction(path: Path | str, record: dict[str, Any]) -> None:

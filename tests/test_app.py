@@ -16,12 +16,14 @@ from eventcoder.serve.corrections import append_correction, correction_record, c
 ARTICLE = "Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the forced landing."
 
 
-def test_highlights_cover_the_article_exactly(trained_model: Path) -> None:
+def test_highlights_put_each_sentence_on_its_own_line_with_its_tag_first(trained_model: Path) -> None:
     records = [p.to_dict() for p in Predictor.from_pretrained(trained_model).predict([ARTICLE])]
     pieces = highlighted(ARTICLE, records)
-    text = "".join(t for t, label in pieces if label != "EVENT")
-    assert text.replace("  ", " ").strip() == ARTICLE or text.replace(" ", "") == ARTICLE.replace(" ", "")
-    assert [t for t, label in pieces if label == "EVENT"][0].split("/")[0] == records[0]["event_type"]
+    lines = "".join(t if label != "EVENT" else f"<{t}>" for t, label in pieces).split("\n")
+    assert len(lines) == len(records) == 2
+    for line, record in zip(lines, records):
+        tag = record["event_type"] + (f"/{record['mode']}" if record.get("mode") else "")
+        assert line == f"<{tag}> {record['text']}"
     for actor in records[1]["actors"]:
         assert (actor["text"], actor["role"]) in pieces
     rows = table_rows(records)
@@ -93,3 +95,51 @@ def test_page_module_loads_nothing_at_import(trained_model: Path) -> None:
     import gradio as gr
 
     assert isinstance(build_demo(Predictor.from_pretrained(trained_model)), gr.Blocks)
+
+
+def _page_function(demo: object, name: str) -> object:
+    return next(f.fn for f in demo.fns.values() if f.fn.__name__ == name)  # type: ignore[attr-defined]
+
+
+def test_corrections_saved_from_the_page_are_accepted_by_the_training_reader(trained_model: Path,
+                                                                             tmp_path: Path) -> None:
+    from eventcoder.serve.app import model_labels
+    from eventcoder.training.data import read_labeled_file
+
+    predictor = Predictor.from_pretrained(trained_model)
+    labels = model_labels(predictor)
+    event_type, mode = predictor.mode_labels[0].split("/")
+    other_type, other_mode = next(m.split("/") for m in predictor.mode_labels if not m.startswith(event_type + "/"))
+    corrections = tmp_path / "corrections.jsonl"
+    demo = build_demo(predictor, corrections)
+    analyse, save = _page_function(demo, "analyse"), _page_function(demo, "save_correction")
+    outputs = analyse("Germany condemned Belarus. Police fired.", "")
+    choice, records = outputs[5]["value"], outputs[4]
+    role = labels.roles[0]
+    # the mode as the page shows it is stored bare
+    assert save(choice, records, event_type, f"{event_type}/{mode}", [["Germany", 0, 7, role, "NONE"]]).startswith("Saved")
+    # refused, with the reason: a mode of another type, markup, a label the model lacks, fractional offsets
+    for bad_mode in (f"{other_type}/{other_mode}", "<script>alert(1)</script>"):
+        message = save(choice, records, event_type, bad_mode, [])
+        assert message.startswith("Not saved") and "mode" in message, message
+    assert save(choice, records, "NOT_A_TYPE", "", []).startswith("Not saved: field 'event_type'")
+    assert "whole numbers" in save(choice, records, event_type, "", [["Germany", 0.5, 7, role, "NONE"]])
+    # an edited actor text moves the offsets to where that text is
+    assert save(choice, records, event_type, "", [["Belarus", 0, 7, role, "NONE"]]).startswith("Saved")
+    assert "does not contain" in save(choice, records, event_type, "", [["Poland", 0, 7, role, "NONE"]])
+    saved = read_labeled_file(corrections, labels)
+    assert [(r.event_type, r.mode) for r in saved] == [(event_type, mode), (event_type, None)]
+    assert saved[1].actor_text(saved[1].actors[0]) == "Belarus"
+
+
+def test_page_status_says_what_it_coded_and_warns_on_text_it_cannot_code(trained_model: Path, tmp_path: Path) -> None:
+    predictor = Predictor.from_pretrained(trained_model)
+    analyse = _page_function(build_demo(predictor, tmp_path / "c.jsonl"), "analyse")
+    status = analyse("Germany condemned Belarus.", "")[-1]
+    assert f"`{predictor.model_tag}`" in status  # code, not a mail link
+    emoji = analyse("\U0001F600\U0001F600 123 !!", "")
+    assert emoji[1] == [] and "no words" in emoji[-1]
+    arabic = analyse("أطلقت الشرطة النار على المتظاهرين في بغداد.", "")[-1]
+    assert "does not look like English" in arabic and "sentences coded" in arabic
+    controls = analyse("Police\x07 fired\x1b on the crowd.", "")
+    assert "2 control characters" in controls[-1] and "\x07" not in controls[4][0]["text"]

@@ -265,3 +265,9 @@ def derive_label_sets(records: list[LabeledSentence], configured: LabelSets) -> 
         actor_types=configured.actor_types or seen(a.type for r in records for a in (r.actors or [])),
         modes=configured.modes or seen(f"{r.event_type}/{r.mode}" for r in records if r.mode),
     )
+
+
+def validate_record(row: dict[str, Any], labels: LabelSets, source: str = "record") -> LabeledSentence:
+    """Check one record by exactly the rules `read_labeled_file` applies to a line of a file (the
+    page validates a correction with it before saving, so retraining never refuses what was saved)."""
+    return _validate(Path(source), 1, row, labels)
