@@ -125,6 +125,7 @@ def write_atomically(target: Path | str, fill: Callable[[Path], None], keep_prev
     try:
         tmp.mkdir()
         fill(tmp)
+        _readable_modes(tmp)
         _fsync_tree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,6 +139,15 @@ def write_atomically(target: Path | str, fill: Callable[[Path], None], keep_prev
         shutil.rmtree(previous, ignore_errors=True)
         previous = None
     return previous
+
+
+def _readable_modes(directory: Path) -> None:
+    """Every file as the umask allows (0644 under the usual 022): some writers (safetensors) make
+    their files 0600, which a model directory shared between users cannot be read from."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _fsync_tree(directory: Path) -> None:

@@ -7,6 +7,6 @@ bash scripts/install.sh
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 if [ ! -f models/default/eventcoder.json ]; then
   echo "building the default model from data/ (first run only) ..."
-  .venv/bin/eventcoder train --config configs/default.yaml
+  .venv/bin/eventcoder train --config configs/default.yaml --overwrite  # a directory without eventcoder.json is a broken one
 fi
 exec .venv/bin/eventcoder demo "$@"

@@ -12,12 +12,10 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from eventcoder.serve.offline import set_offline_defaults
 
-if TYPE_CHECKING:
-    from eventcoder.training.data import LabelSets
 
 ROLE_COLORS = {"INITIATOR": "#f4a261", "TARGET": "#8ecae6", "OTHER": "#d9d9d9", "EVENT": "#ffe08a"}
 TABLE_HEADERS = ["#", "sentence", "event type", "confidence", "mode", "actors (role · type · country · stance)",
@@ -193,15 +191,6 @@ def _clean(text: str) -> tuple[str, str]:
     return cleaned, ""
 
 
-def model_labels(predictor: Any) -> LabelSets:
-    """The labels a correction may use: the served model's own."""
-    from eventcoder.training.data import LabelSets
-
-    roles = sorted({label[2:] for label in predictor.bio_id2label.values() if label != "O"})
-    return LabelSets(event_types=list(predictor.event_labels), roles=roles, stances=list(predictor.stance_labels),
-                     actor_types=list(predictor.type_labels) or None, modes=list(predictor.mode_labels))
-
-
 class PageActions:
     """What the page's buttons do, around the served model (a ModelHolder)."""
 
@@ -253,6 +242,7 @@ class PageActions:
                         actor_table: Any) -> str:
         """Validate the correction by the training reader's rules and the model's labels, then append it."""
         from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
+        from eventcoder.training.data import label_sets_of
 
         if not choice or not records:
             return "Code an article and pick a sentence first."
@@ -268,7 +258,7 @@ class PageActions:
                            "stance": "" if stance is None else str(stance).strip()})
         try:
             fixed = correction_record(record["text"], event_type or "", mode or "", actors,
-                                      labels=model_labels(self.holder.predictor))
+                                      labels=label_sets_of(self.holder.predictor))
         except ValueError as err:
             return f"Not saved: {err}"
         append_correction(self.corrections_path, fixed)
@@ -366,9 +356,11 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
     set_offline_defaults()
     import gradio as gr
 
+    from eventcoder.training.data import label_sets_of
+
     if not isinstance(holder, ModelHolder):
         holder = ModelHolder(holder)
-    labels = model_labels(holder.predictor)
+    labels = label_sets_of(holder.predictor)
     actions = PageActions(holder, corrections_path, retrain, max_chars)
     with gr.Blocks(title="eventcoder") as demo:
         page = _layout(gr, list(labels.event_types or []), list(labels.roles or []), list(labels.stances or []))

@@ -33,6 +33,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing model directory (the old one is kept beside it as DIR.previous-TIME)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config setting, e.g. --set max_length=96")
 
@@ -43,6 +45,9 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("-o", "--output-dir", default=None, help="where report.json and confusion.png go")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8", "torch"])
+    p.add_argument("--skip-unknown", action="store_true",
+                   help="leave out lines whose gold labels the model does not know (counted in the report) "
+                        "instead of stopping at the first")
 
 
 def _add_score(sub: Any) -> None:
@@ -116,6 +121,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config.override(**{**overrides, **{k: v for k, v in named.items() if v is not None}})
     if args.no_onnx:
         config = config.override(export_onnx=False)
+    output = Path(config.output_dir)
+    if output.exists() and not args.overwrite:
+        raise UserError(f"{output} already exists: add --overwrite to replace it (the old model is kept as "
+                        f"{output.name}.previous-TIME) or choose another --output-dir")
+    if args.overwrite:
+        config = config.override(keep_previous=True)
     result = train_from_config(config)
     summary = {k: result.metrics[k]["summary"] for k in ("dev", "test") if k in result.metrics}
     print(json.dumps({"output_dir": str(result.output_dir), "train_seconds": round(result.seconds, 1),
@@ -126,16 +137,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from eventcoder.model.predictor import Predictor
-    from eventcoder.training.data import read_labeled_file
+    from eventcoder.training.data import label_sets_of, read_labeled_file, unknown_labels
+    from eventcoder.training.metrics import evaluate_predictor
     from eventcoder.training.report import write_report
 
     predictor = Predictor.from_pretrained(args.model, backend=args.backend)
     records = read_labeled_file(args.data)
-    from eventcoder.training.metrics import evaluate_predictor
-
+    unknown = unknown_labels(records, label_sets_of(predictor))
+    if unknown and not args.skip_unknown:
+        source, field, label = unknown[0]
+        lines = len({s for s, _, _ in unknown})
+        raise UserError(f"{args.data}:{source.rsplit(':', 1)[-1]}: field '{field}': the model "
+                        f"{predictor.model_tag} does not know the label {label!r} ({lines} of {len(records)} "
+                        "lines have labels it lacks); add --skip-unknown to leave them out of the scores")
+    skipped = {s for s, _, _ in unknown}
+    records = [r for r in records if r.source not in skipped]
+    if not records:
+        raise UserError(f"{args.data}: every line has labels the model {predictor.model_tag} does not know")
     report = evaluate_predictor(predictor, records)
     report["model"] = predictor.model_tag
     report["backend"] = predictor.backend.name
+    if unknown:
+        report["skipped_unknown_labels"] = {"lines": len(skipped),
+                                            "labels": sorted({f"{f.split('.')[-1]}={label}" for _, f, label in unknown})}
+        print(f"left out {len(skipped)} lines with labels the model does not know: "
+              f"{', '.join(report['skipped_unknown_labels']['labels'][:10])}", file=sys.stderr)
     out_dir = Path(args.output_dir) if args.output_dir else Path(args.model) / "evaluation"
     paths = write_report(report, out_dir)
     print(json.dumps(report["summary"], indent=1))

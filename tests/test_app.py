@@ -103,11 +103,10 @@ def _page_function(demo: object, name: str) -> object:
 
 def test_corrections_saved_from_the_page_are_accepted_by_the_training_reader(trained_model: Path,
                                                                              tmp_path: Path) -> None:
-    from eventcoder.serve.app import model_labels
-    from eventcoder.training.data import read_labeled_file
+    from eventcoder.training.data import label_sets_of, read_labeled_file
 
     predictor = Predictor.from_pretrained(trained_model)
-    labels = model_labels(predictor)
+    labels = label_sets_of(predictor)
     event_type, mode = predictor.mode_labels[0].split("/")
     other_type, other_mode = next(m.split("/") for m in predictor.mode_labels if not m.startswith(event_type + "/"))
     corrections = tmp_path / "corrections.jsonl"

@@ -8,20 +8,15 @@ does not learn from the line.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from eventcoder.model.files import (  # noqa: F401  (DataError and text_problem: re-exported for old imports)
+    DataError, decode_line, has_surrogate, lift_csv_field_limit, parse_json, short, text_problem,
+)
+
 TEXT_FIELD = "text"
-
-
-class DataError(ValueError):
-    """Bad labeled data; the message names file, line and field."""
-
-    def __init__(self, path: str | Path, line: int, field: str, message: str) -> None:
-        super().__init__(f"{path}:{line}: field '{field}': {message}")
-        self.path, self.line, self.field, self.message = str(path), line, field, message
 
 
 @dataclass
@@ -72,73 +67,37 @@ def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     # Bytes, one line at a time: an undecodable byte is reported on its own line, however far into the file.
     with path.open("rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(path, line_no, "line", f"is not valid UTF-8 (byte {err.start + 1})") from None
+            line = decode_line(path, line_no, raw)
+            if isinstance(line, DataError):
+                raise line
             if not line.strip():
                 continue
             if "\x00" in line:
                 raise DataError(path, line_no, "line", "contains a NUL byte")
-            row = _parse_json(path, line_no, "line", line)
+            row = parse_json(path, line_no, "line", line)
             if not isinstance(row, dict):
                 raise DataError(path, line_no, "line", f"expected a JSON object, got {type(row).__name__}")
             yield line_no, row
 
 
-def _parse_json(path: Path, line: int, field: str, value: str) -> Any:
-    """json.loads with every failure (bad syntax, nesting too deep, a number too long) as a DataError."""
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as err:
-        raise DataError(path, line, field, f"not valid JSON ({err.msg} at column {err.colno})") from None
-    except RecursionError:
-        raise DataError(path, line, field, "not valid JSON (nested too deeply)") from None
-    except ValueError as err:  # e.g. an integer of more than 4,300 digits
-        raise DataError(path, line, field, f"not valid JSON ({_short(str(err))})") from None
-
-
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    # Fields may be long (whole articles): lift csv's 131,072-character default for this read.
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    lift_csv_field_limit()  # fields may be whole articles
     # Undecodable bytes become lone surrogates here and are reported with the row that holds them.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
         try:
             fieldnames = reader.fieldnames
-            if fieldnames is not None and any(_has_surrogate(name) for name in fieldnames):
+            if fieldnames is not None and any(has_surrogate(name) for name in fieldnames):
                 raise DataError(path, 1, "line", "is not valid UTF-8")
             if fieldnames is None or TEXT_FIELD not in fieldnames:
                 raise DataError(path, 1, TEXT_FIELD, "the header has no 'text' column")
             for row in reader:
                 cells = [c for v in row.values() for c in (v if isinstance(v, list) else [v]) if isinstance(c, str)]
-                if any(_has_surrogate(c) for c in cells):
+                if any(has_surrogate(c) for c in cells):
                     raise DataError(path, reader.line_num, "line", "is not valid UTF-8")
                 yield reader.line_num, _decode_json_columns(path, reader.line_num, row)
         except csv.Error as err:
-            raise DataError(path, reader.line_num, "line", f"unreadable CSV ({_short(str(err))})") from None
-
-
-def _has_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def text_problem(value: str) -> str | None:
-    """What makes a string unusable as text (the tokenizer rejects lone surrogates), or None."""
-    if "\x00" in value:
-        return "contains a NUL character"
-    if _has_surrogate(value):
-        return "is not valid Unicode (an unpaired surrogate or undecodable bytes)"
-    return None
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+            raise DataError(path, reader.line_num, "line", f"unreadable CSV ({short(str(err))})") from None
 
 
 def _decode_json_columns(path: Path, line: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +108,7 @@ def _decode_json_columns(path: Path, line: int, row: dict[str, Any]) -> dict[str
         if value is None or value == "":
             decoded[key] = None
         elif key in ("actors", "stance"):
-            decoded[key] = _parse_json(path, line, key, value)
+            decoded[key] = parse_json(path, line, key, value)
         else:
             decoded[key] = value
     return decoded
@@ -169,10 +128,10 @@ def read_labeled_file(path: str | Path, labels: LabelSets | None = None) -> list
 
 def _check_label(path: Path, line: int, field: str, value: Any, allowed: list[str] | None) -> str:
     if not isinstance(value, str) or not value:
-        raise DataError(path, line, field, f"expected a label string, got {_short(repr(value))}")
+        raise DataError(path, line, field, f"expected a label string, got {short(repr(value))}")
     if allowed is not None and value not in allowed:
         raise DataError(path, line, field,
-                        f"unknown label {_short(repr(value))} (the config allows {_short(', '.join(allowed), 300)})")
+                        f"unknown label {short(repr(value))} (the config allows {short(', '.join(allowed), 300)})")
     return value
 
 
@@ -190,7 +149,7 @@ def _validate(path: Path, line: int, row: dict[str, Any], labels: LabelSets) -> 
     mode = None if mode in (None, "") else mode
     if mode is not None:
         if not isinstance(mode, str):
-            raise DataError(path, line, "mode", f"expected a mode string, got {_short(repr(mode))}")
+            raise DataError(path, line, "mode", f"expected a mode string, got {short(repr(mode))}")
         if event_type is None:
             raise DataError(path, line, "mode", "a mode needs an event_type")
         allowed_modes = labels.modes
@@ -271,3 +230,29 @@ def validate_record(row: dict[str, Any], labels: LabelSets, source: str = "recor
     """Check one record by exactly the rules `read_labeled_file` applies to a line of a file (the
     page validates a correction with it before saving, so retraining never refuses what was saved)."""
     return _validate(Path(source), 1, row, labels)
+
+
+def label_sets_of(predictor: Any) -> LabelSets:
+    """The labels a served model knows, read from its directory (through its Predictor)."""
+    roles = sorted({label[2:] for label in predictor.bio_id2label.values() if label != "O"})
+    return LabelSets(event_types=list(predictor.event_labels), roles=roles, stances=list(predictor.stance_labels),
+                     actor_types=list(predictor.type_labels) or None, modes=list(predictor.mode_labels))
+
+
+def unknown_labels(records: list[LabeledSentence], labels: LabelSets) -> list[tuple[str, str, str]]:
+    """(source, field, label) for every gold label that `labels` lacks (a head left None accepts any)."""
+    found: list[tuple[str, str, str]] = []
+
+    def check(source: str, field: str, value: str | None, allowed: list[str] | None) -> None:
+        if value and allowed is not None and value not in allowed:
+            found.append((source, field, value))
+
+    for r in records:
+        check(r.source, "event_type", r.event_type, labels.event_types)
+        check(r.source, "mode", f"{r.event_type}/{r.mode}" if r.mode else None, labels.modes)
+        for i, actor in enumerate(r.actors or []):
+            check(r.source, f"actors[{i}].role", actor.role, labels.roles)
+            check(r.source, f"actors[{i}].type", actor.type, labels.actor_types)
+        for i, stance in enumerate(r.stance or []):
+            check(r.source, f"stance[{i}].stance", stance.stance, labels.stances)
+    return found
