@@ -28,6 +28,8 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "data"
 
 _MARKUP = re.compile(r"\[([^\[\]]+)\]\(([^()]*)\)")
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
+_CAPABILITY = re.compile(r"^##\s*capability:\s*([\w-]+)\s*$")
+ROUND2_DIR = "round2"
 
 
 class AuthoringError(ValueError):
@@ -136,19 +138,37 @@ def _parse_attributes(attrs: str, span_text: str, schema: Schema, fail: Any) -> 
 
 
 def read_authoring_file(path: Path, schema: Schema) -> tuple[list[dict[str, Any]], list[AuthoringError]]:
-    """All records of one file, plus every error (so an annotator sees them all at once)."""
+    """All records of one file, plus every error (so an annotator sees them all at once).
+
+    Each record's `source` is `file:line`; its `block` is `file:first line of its block`, a block being
+    consecutive non-blank lines (a sentence and its minimal-pair variants). A `## capability: NAME` line
+    (challenge-suite files) sets the `capability` of the records after it."""
     records: list[dict[str, Any]] = []
     errors: list[AuthoringError] = []
+    block_start = 0
+    capability = ""
     for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line:
+            block_start = 0
             continue
+        heading = _CAPABILITY.match(line)
+        if heading:
+            capability, block_start = heading.group(1), 0
+            continue
+        if line.startswith("#"):
+            continue
+        block_start = block_start or line_no
         try:
             record = parse_line(line, schema, str(path), line_no)
         except AuthoringError as err:
             errors.append(err)
             continue
         record["source"] = f"{path.name}:{line_no}"
+        if path.parent.name != DEFAULT_AUTHORING_DIR.name:  # round 1 records keep their original fields
+            record["block"] = f"{path.name}:{block_start}"
+        if capability:
+            record["capability"] = capability
         records.append(record)
     return records, errors
 
@@ -216,14 +236,43 @@ def stratified_split(records: list[dict[str, Any]], seed: int, dev: float, test:
     return splits
 
 
-def load_authoring_dir(directory: Path, schema: Schema) -> tuple[list[dict[str, Any]], list[AuthoringError]]:
+def block_split(records: list[dict[str, Any]], seed: int, dev: float, test: float
+                ) -> dict[str, list[dict[str, Any]]]:
+    """Like `stratified_split`, but whole blocks (a sentence and its minimal-pair variants) go to one
+    split, stratified by the event type of each block's first sentence: no variant is trained on
+    while its twin is tested."""
+    blocks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        blocks[r["block"]].append(r)
+    heads = [{"event_type": group[0]["event_type"], "source": key} for key, group in sorted(blocks.items())]
+    chosen = stratified_split(heads, seed, dev, test)
+    return {name: [r for head in part for r in blocks[head["source"]]] for name, part in chosen.items()}
+
+
+def load_authoring_dir(directory: Path, schema: Schema, recursive: bool = False
+                       ) -> tuple[list[dict[str, Any]], list[AuthoringError]]:
     records: list[dict[str, Any]] = []
     errors: list[AuthoringError] = []
-    for path in sorted(directory.glob("*.txt")):
+    for path in sorted(directory.rglob("*.txt") if recursive else directory.glob("*.txt")):
         recs, errs = read_authoring_file(path, schema)
         records.extend(recs)
         errors.extend(errs)
     return records, errors
+
+
+def build_splits(authoring_dir: Path, schema: Schema, seed: int, dev: float, test: float
+                 ) -> tuple[dict[str, list[dict[str, Any]]], list[AuthoringError]]:
+    """Round 1 (`authoring_dir/*.txt`) split by sentence as it always was, so its test split stays the
+    one earlier figures were measured on; round 2 (`authoring_dir/round2/*.txt`) split by block.
+    Each split lists round 1 first."""
+    first, errors = load_authoring_dir(authoring_dir, schema)
+    second, more = load_authoring_dir(authoring_dir / ROUND2_DIR, schema) if (authoring_dir / ROUND2_DIR).is_dir() \
+        else ([], [])
+    splits = stratified_split(first, seed, dev, test)
+    if second:
+        for name, part in block_split(second, seed, dev, test).items():
+            splits[name].extend(part)
+    return splits, errors + more
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -261,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     schema = Schema.load(args.schema)
 
     if args.command == "check":
-        files = args.files or sorted(DEFAULT_AUTHORING_DIR.glob("*.txt"))
+        files = args.files or sorted(DEFAULT_AUTHORING_DIR.rglob("*.txt"))
         records: list[dict[str, Any]] = []
         errors: list[AuthoringError] = []
         for path in files:
@@ -271,13 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         _print_report(records, errors, schema)
         return 1 if errors else 0
 
-    records, errors = load_authoring_dir(args.authoring_dir, schema)
+    splits, errors = build_splits(args.authoring_dir, schema, args.seed, args.dev, args.test)
     if errors:
         for err in errors:
             print(f"ERROR {err}", file=sys.stderr)
         print(f"refusing to build: {len(errors)} malformed lines", file=sys.stderr)
         return 1
-    splits = stratified_split(records, args.seed, args.dev, args.test)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for name, part in splits.items():
         write_jsonl(args.output_dir / f"{name}.jsonl", part)
