@@ -1,4 +1,4 @@
-"""The Predictor: documents in, SPEC prediction records out. Shared by the web page and the scorer."""
+"""The Predictor: documents in, prediction records (docs/spec.md) out. Shared by the web page and the scorer."""
 
 from __future__ import annotations
 
@@ -73,10 +73,13 @@ class SentencePrediction:
     actors: list[ActorPrediction] = field(default_factory=list)
     stance: list[StancePrediction] = field(default_factory=list)
     model: str = ""
+    # "k/n" on the pieces of a sentence longer than the model's window, coded piece by piece
+    part: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC prediction record, fields in SPEC order (mode after the event fields)."""
-        return {
+        """The prediction record (docs/spec.md), fields in that order; `part` only on pieces of an
+        overlong sentence."""
+        record = {
             "doc_id": self.doc_id, "sentence_index": self.sentence_index, "start": self.start,
             "end": self.end, "text": self.text, "event_type": self.event_type,
             "event_score": round(self.event_score, 4),
@@ -86,6 +89,9 @@ class SentencePrediction:
             "stance": [s.to_dict() for s in self.stance],
             "model": self.model,
         }
+        if self.part:
+            record["part"] = self.part
+        return record
 
 
 @dataclass
@@ -125,6 +131,7 @@ class Predictor:
         self.stance_labels = maps[STANCE_HEAD].labels
         self.type_labels = maps[ACTOR_TYPE_HEAD].labels if ACTOR_TYPE_HEAD in maps else []
         self.pad_id = tokenizer.token_to_id("[PAD]") or 0
+        self._no_truncation: Tokenizer | None = None
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -156,37 +163,65 @@ class Predictor:
 
     # -------------------------------------------------------------- prediction
     def predict(self, texts: Sequence[str], targets: TargetsArg = None, split: bool = True,
-                doc_ids: Sequence[str] | None = None) -> list[SentencePrediction]:
+                doc_ids: Sequence[str] | None = None, cut_long: bool = True) -> list[SentencePrediction]:
         """Split each text into sentences (unless split=False) and code every sentence.
 
         `targets` adds free-text stance targets: one list for all texts, or one list per text.
+        A sentence longer than the model's window is coded in pieces (`part` "k/n" on each record);
+        with `cut_long=False` it is coded on its first window only.
         """
         per_text_targets = _targets_per_text(targets, len(texts))
         sentences: list[tuple[int, int, int, str]] = []   # (text index, start, end, sentence)
         outputs: list[SentenceOutputs] = []
+        too_long: list[bool] = []                          # past the model's window: coded again in pieces
 
         found: list[list[tuple[int, int] | None]] = []   # per sentence, per target: where the sentence names it
 
         def outputs_of(item: tuple[int, int, int, str], encoding: Encoding, out: Batch, row: int
-                       ) -> tuple[SentenceOutputs, list[tuple[int, int] | None]]:
+                       ) -> tuple[SentenceOutputs, list[tuple[int, int] | None], bool]:
             places = [find_target(item[3], target) for target in per_text_targets[item[0]]]
-            return self._sentence_outputs(encoding, out, row, [p for p in places if p is not None]), places
+            cut = len(encoding.ids) >= self.metadata.max_length and bool(encoding.overflowing)
+            return self._sentence_outputs(encoding, out, row, [p for p in places if p is not None]), places, cut
 
         # splitting is lazy: the next wave of sentences is split while the model codes the last one
-        for item, (output, places) in self._stream(_sentence_items(texts, split), lambda item: item[3], outputs_of):
+        for item, (output, places, cut) in self._stream(_sentence_items(texts, split), lambda item: item[3], outputs_of):
             sentences.append(item)
             outputs.append(output)
             found.append(places)
+            too_long.append(cut)
         target_lists = [per_text_targets[s[0]] for s in sentences]
         free_text = self._free_text_stance([s[3] for s in sentences], target_lists, outputs, found)
-        results: list[SentencePrediction] = []
-        counters: dict[int, int] = {}
-        for (text_index, start, end, sentence), out, extra in zip(sentences, outputs, free_text):
-            sentence_index = counters.get(text_index, 0)
-            counters[text_index] = sentence_index + 1
+        coded: list[tuple[int, SentencePrediction]] = []
+        for (text_index, start, end, sentence), out, extra, cut in zip(sentences, outputs, free_text, too_long):
             doc_id = str(doc_ids[text_index]) if doc_ids is not None else str(text_index)
-            results.append(self._record(doc_id, sentence_index, start, end, sentence, out, extra))
-        return results
+            if cut and cut_long:
+                coded.extend((text_index, piece) for piece in
+                             self._coded_in_pieces(doc_id, start, sentence, per_text_targets[text_index]))
+            else:
+                coded.append((text_index, self._record(doc_id, 0, start, end, sentence, out, extra)))
+        counters: dict[int, int] = {}
+        for text_index, record in coded:
+            record.sentence_index = counters.get(text_index, 0)
+            counters[text_index] = record.sentence_index + 1
+        return [record for _, record in coded]
+
+    def _coded_in_pieces(self, doc_id: str, start: int, sentence: str, targets: Sequence[str]
+                         ) -> list[SentencePrediction]:
+        """A sentence longer than the model's window, coded as consecutive pieces that each fit, cut
+        between words: nothing past the window is dropped, and each piece says which part it is."""
+        spans = window_pieces(self._untruncated_tokenizer(), sentence, self.metadata.max_length - 2)
+        pieces = self.predict([sentence[s:e] for s, e in spans], targets=[list(targets)] * len(spans), split=False,
+                              cut_long=False)
+        for k, (piece, (s, e)) in enumerate(zip(pieces, spans), start=1):
+            piece.doc_id, piece.start, piece.end, piece.part = doc_id, start + s, start + e, f"{k}/{len(spans)}"
+        return pieces
+
+    def _untruncated_tokenizer(self) -> Tokenizer:
+        if self._no_truncation is None:
+            copy = Tokenizer.from_str(self.tokenizer.to_str())
+            copy.no_truncation()
+            self._no_truncation = copy
+        return self._no_truncation
 
     def analyze(self, sentences: Sequence[str],
                 gold_spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[SentenceOutputs]:
@@ -352,6 +387,26 @@ def shares_a_word(sentence: str, target: str) -> bool:
     """Whether any word of `target` other than a function word is a whole word of `sentence` (any case)."""
     words = {w for w in _WORD.findall(target.lower()) if w not in _FUNCTION_WORDS}
     return bool(words & set(_WORD.findall(sentence.lower())))
+
+
+def window_pieces(tokenizer: Tokenizer, sentence: str, capacity: int) -> list[tuple[int, int]]:
+    """(start, end) character spans that cut `sentence` into consecutive pieces of at most `capacity`
+    tokens each, between words where a word boundary lies inside the window (`tokenizer` must not
+    truncate)."""
+    encoding = tokenizer.encode(sentence)
+    offsets = [o for o, special in zip(encoding.offsets, encoding.special_tokens_mask) if not special]
+    pieces: list[tuple[int, int]] = []
+    i = 0
+    while i < len(offsets):
+        j = min(i + capacity, len(offsets))
+        if j < len(offsets):
+            cut = j
+            while cut > i + 1 and offsets[cut][0] <= offsets[cut - 1][1]:  # no space before token `cut`
+                cut -= 1
+            j = cut if cut > i + 1 else j
+        pieces.append((offsets[i][0], offsets[j - 1][1]))
+        i = j
+    return pieces
 
 
 def _sentence_items(texts: Sequence[str], split: bool) -> Iterator[tuple[int, int, int, str]]:

@@ -260,3 +260,27 @@ def test_pair_practice_includes_absent_targets_as_none(tiny_base_model: Path) ->
         assert target.lower() not in text.lower()
         assert any(target in [t for t, _ in f.span_stances] for f in batch)
     assert pair_examples(batch, random.Random(0), 0.5, 0.0, 2) == practice
+
+
+def test_a_sentence_longer_than_the_window_is_coded_in_pieces_and_nothing_is_dropped(trained_model: Path) -> None:
+    from eventcoder.model.predictor import Predictor
+
+    predictor = Predictor.from_pretrained(trained_model)
+    window = predictor.metadata.max_length
+    filler = " ".join(["police fired on the crowd"] * (window // 2))
+    sentence = f"Germany condemned Belarus and {filler} and rebels shelled Goma"  # no full stop inside
+    document = "Talks resumed in Doha. " + sentence + "."
+    records = [r.to_dict() for r in predictor.predict([document])]
+    parts = [r for r in records if "part" in r]
+    assert len(parts) >= 2 and [r["part"] for r in parts] == [f"{k}/{len(parts)}" for k in range(1, len(parts) + 1)]
+    assert [r["sentence_index"] for r in records] == list(range(len(records)))
+    for r in records:
+        assert document[r["start"]:r["end"]] == r["text"]
+    # the pieces cover the long sentence end to end, cut between words
+    assert parts[0]["start"] == document.index("Germany") and parts[-1]["end"] == len(document)
+    assert " ".join(r["text"] for r in parts) == document[parts[0]["start"]:]
+    assert all(len(predictor.tokenizer.encode(r["text"]).ids) <= window for r in parts)
+    assert "part" not in records[0]
+    # with cut_long=False the old behaviour: one record, coded on its first window
+    single = predictor.predict([sentence], split=False, cut_long=False)
+    assert len(single) == 1 and single[0].part == ""
