@@ -1,4 +1,4 @@
-"""Corrections saved from the web page: SPEC training records appended one line at a time, with
+"""Corrections saved from the web page: training records (docs/spec.md) appended one line at a time, with
 fsync, so a crash loses at most the line being written."""
 
 from __future__ import annotations

@@ -71,3 +71,14 @@ def test_few_near_duplicates(corpus: dict[str, list[dict]]) -> None:
     openings = Counter(opening(r["text"]) for r in everything)
     shared = sum(c for c in openings.values() if c > 1)
     assert shared / len(everything) < 0.10
+def test_round2_blocks_never_straddle_splits(tmp_path: Path) -> None:
+    assert authoring_main(["build", "--output-dir", str(tmp_path)]) == 0
+    where: dict[str, set[str]] = {}
+    for name in ("train", "dev", "test"):
+        for line in (tmp_path / f"{name}.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if "block" in record:
+                where.setdefault(record["block"], set()).add(name)
+    assert where and all(len(splits) == 1 for splits in where.values())
+
+

@@ -1,4 +1,4 @@
-"""The model directory and the Predictor: round trips, backends, label sets from data, SPEC records."""
+"""The model directory and the Predictor: round trips, backends, label sets from data, prediction records (docs/spec.md)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from eventcoder.training.authoring import DEFAULT_AUTHORING_DIR, DEFAULT_SCHEMA, Schema, load_authoring_dir, parse_line
+from .authoring import DEFAULT_AUTHORING_DIR, DEFAULT_SCHEMA, Schema, load_authoring_dir, parse_line
 
 
 def cohen_kappa(a: list[str], b: list[str]) -> float:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     id_map = json.loads(args.map.read_text(encoding="utf-8")) if args.map else {}
     schema = Schema.load(DEFAULT_SCHEMA)
-    records, errors = load_authoring_dir(DEFAULT_AUTHORING_DIR, schema)
+    records, errors = load_authoring_dir(DEFAULT_AUTHORING_DIR, schema, recursive=True)  # round 2 too
     if errors:
         print(f"the authoring files have {len(errors)} errors; run python3 -m training.authoring check", file=sys.stderr)
         return 1
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     first, second = [], []
     for path in args.files:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
+            if not line.strip() or line.startswith("#"):
                 continue
             source, body = line.split("\t", 1)
             source = id_map.get(source, source)

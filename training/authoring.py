@@ -1,4 +1,4 @@
-"""The corpus authoring format and its converter to SPEC JSONL.
+"""The corpus authoring format and its converter to labeled JSONL (docs/spec.md).
 
 Sentences are written one a line, with inline actor markup::
 
@@ -61,7 +61,7 @@ class Schema:
 
 
 def parse_line(line: str, schema: Schema, path: str = "<string>", line_no: int = 1) -> dict[str, Any]:
-    """Parse one authoring line into a SPEC record (with the optional mode/type/country fields)."""
+    """Parse one authoring line into a labeled record (docs/spec.md) (with the optional mode/type/country fields)."""
 
     def fail(field: str, message: str) -> AuthoringError:
         return AuthoringError(path, line_no, field, message)

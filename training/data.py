@@ -1,4 +1,4 @@
-"""Reading and validating labeled data (SPEC JSONL, CSV, TSV).
+"""Reading and validating labeled data (JSONL, CSV, TSV; format in docs/spec.md).
 
 Every problem is a `DataError` naming the file, the line and the field. A line may carry any
 subset of the annotations (event_type, mode, actors, stance); a missing one is None and that head
