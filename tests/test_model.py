@@ -284,3 +284,40 @@ def test_a_sentence_longer_than_the_window_is_coded_in_pieces_and_nothing_is_dro
     # with cut_long=False the old behaviour: one record, coded on its first window
     single = predictor.predict([sentence], split=False, cut_long=False)
     assert len(single) == 1 and single[0].part == ""
+
+
+def test_frozen_lower_layers_do_not_change_and_the_rest_does(tiny_base_model: Path, tiny_corpus: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from eventcoder.training.trainer import train_from_config
+
+    out = tmp_path / "frozen"
+    train_from_config(tiny_config(tiny_base_model, tiny_corpus, out, epochs=2, freeze_lower_layers=1,
+                                  export_onnx=False), progress=False)
+    trained = load_file(str(out / "model.safetensors"))
+    base = load_file(str(tiny_base_model / "model.safetensors"))
+    def base_key(key: str) -> str:
+        return key[len("encoder."):]
+    frozen = [k for k in trained if k.startswith(("encoder.embeddings.", "encoder.encoder.layer.0."))]
+    moving = [k for k in trained if k.startswith("encoder.encoder.layer.1.") and k.endswith("weight")]
+    assert frozen and moving
+    for key in frozen:
+        assert np.array_equal(trained[key], base[base_key(key)]), key
+    assert any(not np.array_equal(trained[k], base[base_key(k)]) for k in moving)
+
+
+def test_epoch_is_chosen_on_the_selection_file_and_dev_is_still_reported(tiny_base_model: Path,
+                                                                         tiny_corpus: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    from eventcoder.training.trainer import train_from_config
+
+    out = tmp_path / "selected"
+    result = train_from_config(tiny_config(tiny_base_model, tiny_corpus, out, epochs=3, export_onnx=False,
+                                           selection_file=str(tiny_corpus["train"]), evaluate_epochs=[2]),
+                               progress=False)
+    history = result.metrics["epochs"]
+    assert ["selection" in e for e in history] == [False, True, True]
+    assert result.metrics["best_epoch"] in (2, 3)
+    assert result.metrics["selection"]["file"] == str(tiny_corpus["train"])
+    assert "event_type_macro_f1" in result.metrics["dev"]["summary"]

@@ -72,6 +72,12 @@ class TrainConfig(_Strict):
     pair_stance_fraction: float = Field(0.25, ge=0, le=4)  # actor stances practised through the pair path, per sentence
     pair_absent_fraction: float = Field(0.0, ge=0, le=4)   # absent targets taught as NONE on that path (off: see docs)
     freeze_word_embeddings: bool = False
+    # the embeddings and this many lower encoder layers are not trained: their backward pass is skipped
+    freeze_lower_layers: int = Field(0, ge=0, le=48)
+    # the epoch kept is chosen on this labeled file (e.g. the challenge suite's select half), else on dev
+    selection_file: str = ""
+    # epochs after which the model is scored for selection (empty: every epoch); the last is always scored
+    evaluate_epochs: list[int] = Field(default_factory=list)
     loss_weights: dict[str, float] = Field(default_factory=lambda: {
         "event_type": 1.0, "mode": 0.5, "actors": 1.0, "stance": 1.0, "actor_type": 0.5})
     export_onnx: bool = True

@@ -174,6 +174,8 @@ class MultiTaskTrainer:
         if c.freeze_word_embeddings:
             # half of MiniLM's weights are the word embeddings; not updating them saves time per step
             network.encoder.get_input_embeddings().weight.requires_grad_(False)
+        freeze_lower_layers(network, c.freeze_lower_layers)
+        selection_records = read_labeled_file(c.selection_file, label_sets) if c.selection_file else dev_records
         optimizer = torch.optim.AdamW([
             {"params": [p for p in network.encoder.parameters() if p.requires_grad], "lr": c.learning_rate},
             {"params": network.heads.parameters(), "lr": c.head_learning_rate},
@@ -208,19 +210,20 @@ class MultiTaskTrainer:
                     self.callback(step / total_steps * 0.95, f"epoch {epoch}/{c.epochs}, loss {np.mean(losses[-50:]):.3f}")
             entry: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0,
                                      "seconds": round(time.perf_counter() - epoch_started, 1)}
-            if dev_records:
-                predictor = self._predictor(network, metadata, tokenizer)
-                report = evaluate_predictor(predictor, dev_records)
-                entry["dev"] = report["summary"]
+            scored_now = not c.evaluate_epochs or epoch in c.evaluate_epochs or epoch == c.epochs
+            if selection_records and scored_now:
+                report = evaluate_predictor(self._predictor(network, metadata, tokenizer), selection_records)
+                entry["selection" if c.selection_file else "dev"] = report["summary"]
                 score = selection_score(report["summary"])
                 if score > best_score:
                     best_score, best_report, best_epoch = score, report, epoch
                     best_state = copy.deepcopy(network.state_dict())
-            else:
+            elif not selection_records:
                 best_state, best_epoch = copy.deepcopy(network.state_dict()), epoch
             history.append(entry)
+            scores = entry.get("dev") or entry.get("selection")
             message = f"epoch {epoch}: loss {entry['train_loss']:.3f}" + (
-                f", dev {json.dumps(entry['dev'])}" if "dev" in entry else "")
+                f", {'selection' if 'selection' in entry else 'dev'} {json.dumps(scores)}" if scores else "")
             log.info(message)
             if self.progress:
                 tqdm.write(message, file=sys.stderr)
@@ -232,6 +235,10 @@ class MultiTaskTrainer:
                                    "train_seconds": round(train_seconds, 1),
                                    "precision": {"bf16": self.precision.bf16, "reason": self.precision.reason},
                                    "train_sentences": len(train_records), "dev_sentences": len(dev_records)}
+        if c.selection_file and best_report is not None:
+            metrics["selection"] = {"file": c.selection_file, "summary": best_report["summary"]}
+            best_report = evaluate_predictor(self._predictor(network, metadata, tokenizer), dev_records) \
+                if dev_records else None
         if best_report is not None:
             metrics["dev"] = best_report
         if c.test_file and Path(c.test_file).is_file():
@@ -385,6 +392,22 @@ def pair_examples(batch: Sequence[Features], rng: random.Random, practice_fracti
         absent = (c for c in candidates if find_target(c[1], c[0]) is None)
         examples.extend((t, text, none_id) for t, text in itertools.islice(absent, absent_budget))
     return examples
+
+
+def freeze_lower_layers(network: EventCoderNetwork, layers: int) -> None:
+    """Stop training the embeddings and the `layers` lowest encoder layers (0: train everything).
+    Autograd then skips their backward pass, the larger half of their cost."""
+    if layers <= 0:
+        return
+    encoder = network.encoder
+    blocks = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if blocks is None:
+        raise ValueError("freeze_lower_layers needs a BERT-style encoder (encoder.encoder.layer)")
+    if layers > len(blocks):
+        raise ValueError(f"freeze_lower_layers={layers}: the encoder has only {len(blocks)} layers")
+    for module in [encoder.embeddings, *blocks[:layers]]:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
 
 
 def head_weights_numpy(network: EventCoderNetwork) -> dict[str, np.ndarray]:
