@@ -67,3 +67,4 @@ def test_evaluate_reports_every_capability(trained_model: Path, tmp_path: Path) 
         assert 0.0 <= figures["event_type_accuracy"] <= 1.0
     table = markdown_table({"tiny": result}).splitlines()
     assert len(table) == 2 + len(result["capabilities"]) + 1 and table[-1].startswith("| overall | 60 |")
+

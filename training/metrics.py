@@ -14,29 +14,21 @@ from eventcoder.training.data import LabeledSentence
 
 def classification_report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Per-label precision/recall/F1/support, macro-F1 over labels present in gold or predictions,
-    accuracy, and the confusion matrix (rows gold, columns predicted)."""
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=int)
-    for g, p in zip(gold, predicted):
-        matrix[index[g], index[p]] += 1
-    per_label: dict[str, dict[str, float]] = {}
-    f1s = []
-    for label, i in index.items():
-        tp = int(matrix[i, i])
-        fp = int(matrix[:, i].sum() - tp)
-        fn = int(matrix[i, :].sum() - tp)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[label] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
-        if tp + fn or tp + fp:
-            f1s.append(f1)
+    accuracy, and the confusion matrix (rows gold, columns predicted), computed with scikit-learn."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(labels)
+    matrix = confusion_matrix(gold, predicted, labels=labels) if len(gold) else np.zeros((len(labels),) * 2, int)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=labels, average=None, zero_division=0) if len(gold) else ([0.0] * len(labels),) * 4
+    present = [i for i in range(len(labels)) if matrix[i, :].sum() or matrix[:, i].sum()]
     total = int(matrix.sum())
     return {
-        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "macro_f1": float(np.mean([f1[i] for i in present])) if present else 0.0,
         "accuracy": float(np.trace(matrix) / total) if total else 0.0,
-        "per_label": per_label,
-        "labels": list(labels),
+        "per_label": {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                              "support": int(support[i])} for i, label in enumerate(labels)},
+        "labels": labels,
         "confusion_matrix": matrix.tolist(),
         "count": total,
     }

@@ -13,23 +13,20 @@ def plot_confusion(report: dict[str, Any], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     labels = report["labels"]
-    matrix = np.array(report["confusion_matrix"])
     size = max(5.0, 0.45 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    display = ConfusionMatrixDisplay(np.array(report["confusion_matrix"]), display_labels=labels)
+    display.plot(ax=ax, cmap="Blues", colorbar=False, xticks_rotation=60, values_format="d")
+    for text in display.text_.ravel():
+        text.set_fontsize(7)
+        if text.get_text() == "0":
+            text.set_text("")
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     ax.set_title(title)
-    top = matrix.max() if matrix.size else 0
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if matrix[i, j] > top / 2 else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
