@@ -11,13 +11,11 @@ import random
 import time
 
 import torch
-from transformers import AutoTokenizer
 
-from eventcoder.model.heads import STANCE_HEAD, head_sizes
+from eventcoder.model.heads import head_sizes
 from eventcoder.model.network import EventCoderNetwork
-from eventcoder.model.tokenization import configure_tokenizer
 from eventcoder.training.config import TrainConfig, resolve_base_model
-from eventcoder.training.trainer import MultiTaskTrainer, build_label_maps, length_bucketed_batches, make_features
+from eventcoder.training.trainer import MultiTaskTrainer, freeze_lower_layers, length_bucketed_batches
 
 
 def main() -> None:
@@ -27,25 +25,25 @@ def main() -> None:
     config = TrainConfig.from_yaml(args.config)
     torch.set_num_threads(config.threads or torch.get_num_threads())
     trainer = MultiTaskTrainer(config, progress=False)
-    train, _, label_sets = trainer._load_data()
-    maps = build_label_maps(label_sets)
-    trainer._none_stance_id = maps[STANCE_HEAD].label2id.get("NONE", -1)
     base = resolve_base_model(config.base_model)
-    tokenizer = configure_tokenizer(AutoTokenizer.from_pretrained(base).backend_tokenizer, config.max_length)
-    features = [make_features(r, tokenizer, maps) for r in train]
+    run = trainer._build(trainer.load_data(), base)
+    features = run.features
     rng = random.Random(config.seed)
     batches = length_bucketed_batches([len(f.encoding.ids) for f in features], config.batch_size, rng)[:40]
     for fused in (False, True):
         torch.manual_seed(config.seed)
-        network = EventCoderNetwork.from_base(base, head_sizes(maps))
+        network = EventCoderNetwork.from_base(base, head_sizes(run.maps))
+        freeze_lower_layers(network, config.freeze_lower_layers)
+        run.network = network
         network.train()
-        optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, fused=fused)
+        optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=config.learning_rate,
+                                      fused=fused)
         spent = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
         for index, batch in enumerate(batches):
             if index == 5:
                 spent = dict.fromkeys(spent, 0.0)
             t0 = time.perf_counter()
-            loss = trainer._step(network, [features[i] for i in batch], tokenizer, rng)
+            loss = trainer._step(run, [features[i] for i in batch], rng)
             t1 = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -267,13 +267,13 @@ class Predictor:
         bio_probs = softmax(out["bio_logits"][row, :n])
         decoded = decode_bio(encoding, bio_probs, self.bio_id2label)
         stance_probs, type_probs = [], []
-        for _, _, _, _, first, last in decoded:
-            feats = span_features(hidden, pooled, first, last)
+        for span in decoded:
+            feats = span_features(hidden, pooled, span.first_token, span.last_token)
             stance_probs.append(softmax(linear(self.head_weights, STANCE_HEAD, feats)))
             type_probs.append(self._type_probs(feats))
         result = SentenceOutputs(
             event_probs=softmax(out["event_logits"][row]), mode_logits=out["mode_logits"][row].copy(),
-            spans=[(s, e, role, score) for s, e, role, score, _, _ in decoded],
+            spans=[(span.start, span.end, span.role, span.score) for span in decoded],
             span_stance_probs=stance_probs, span_type_probs=type_probs)
         for start, end in given or []:
             tokens = char_span_to_tokens(encoding, start, end)

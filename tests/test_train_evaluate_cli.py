@@ -63,3 +63,32 @@ def test_evaluate_refuses_or_counts_labels_the_model_does_not_know(trained_model
         report = json.loads((tmp_path / "r" / "report.json").read_text())
         assert report["skipped_unknown_labels"] == {"lines": 1, "labels": ["event_type=EXPLOSION"]}
         assert report["event_type"]["count"] == 1
+
+
+def test_a_bad_test_file_stops_training_before_the_first_step(tiny_base_model: Path, tiny_corpus: dict[str, Path],
+                                                              tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad_test = tmp_path / "test.jsonl"
+    bad_test.write_text(json.dumps({"text": "A bomb went off.", "event_type": "EXPLOSION"}) + "\n")
+    code = _train(tiny_base_model, tiny_corpus, tmp_path / "m", "--set", f"test_file={bad_test}")
+    err = capsys.readouterr().err
+    assert code == 2 and f"{bad_test}:1: field 'event_type'" in err
+    assert "epoch 1" not in err and not (tmp_path / "m").exists()
+
+
+def test_without_a_dev_file_dev_is_held_out_of_train_stratified(tiny_base_model: Path, tiny_corpus: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    from collections import Counter
+
+    from eventcoder.training.config import TrainConfig
+    from eventcoder.training.trainer import MultiTaskTrainer
+
+    config = TrainConfig(base_model=str(tiny_base_model), train_file=str(tiny_corpus["train"]), dev_file="",
+                         test_file="", dev_fraction=0.25, output_dir=str(tmp_path / "m"))
+    data = MultiTaskTrainer(config, progress=False).load_data()
+    every = Counter(r.event_type for r in data.train + data.dev)
+    held = Counter(r.event_type for r in data.dev)
+    assert set(held) == set(every) and all(every[k] - held[k] >= 1 for k in every)
+    assert not {r.source for r in data.dev} & {r.source for r in data.train}
+    assert "held out of" in data.dev_source and "seed" in data.dev_source
+    again = MultiTaskTrainer(config, progress=False).load_data()
+    assert [r.source for r in again.dev] == [r.source for r in data.dev]

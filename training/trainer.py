@@ -116,19 +116,79 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random
     return batches
 
 
+@dataclass
+class TrainingData:
+    """Every labeled input of a run, read and checked before the first step."""
+
+    train: list[LabeledSentence]
+    dev: list[LabeledSentence]
+    selection: list[LabeledSentence]      # what the epoch is chosen on: the selection file, else dev
+    test: list[LabeledSentence]
+    label_sets: LabelSets
+    dev_source: str                        # where dev came from, for the metrics and the model card
+
+
+@dataclass
+class _Run:
+    """What the steps of one training run share."""
+
+    data: TrainingData
+    maps: dict[str, LabelMap]
+    hf_tokenizer: Any
+    tokenizer: Tokenizer
+    features: list[Features]
+    network: EventCoderNetwork
+    metadata: ModelMetadata
+    none_stance_id: int
+
+
+@dataclass
+class _Fit:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_report: dict[str, Any] | None
+
+
 class MultiTaskTrainer:
     def __init__(self, config: TrainConfig, progress: bool = True, callback: ProgressCallback | None = None) -> None:
         self.config = config
         self.progress = progress
         self.callback = callback
+        self.precision = choose_precision(config.bf16)
 
-    # ---------------------------------------------------------------- set-up
+    # ------------------------------------------------------------------ main
+    def train(self) -> TrainResult:
+        """Read and check every input, build the network, fit, score, write the model directory."""
+        started = time.perf_counter()
+        self._seed()
+        self._say(f"training precision: {self.precision.name} ({self.precision.reason})")
+        base_dir = resolve_base_model(self.config.base_model)
+        run = self._build(self.load_data(), base_dir)
+        fit = self._fit(run)
+        train_seconds = time.perf_counter() - started
+        metrics = self._final_metrics(run, fit, train_seconds)
+        if self.callback:
+            self.callback(0.97, "writing the model directory")
+        write_atomically(self.config.output_dir, lambda directory: self._write_directory(directory, run, metrics),
+                         keep_previous=self.config.keep_previous)
+        if self.callback:
+            self.callback(1.0, "done")
+        return TrainResult(Path(self.config.output_dir), metrics, train_seconds)
+
+    # ---------------------------------------------------------------- steps
     def _seed(self) -> None:
         from transformers import set_seed
 
         set_seed(self.config.seed)  # Python, NumPy and torch
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
 
-    def _load_data(self) -> tuple[list[LabeledSentence], list[LabeledSentence], LabelSets]:
+    def _say(self, message: str) -> None:
+        print(message, file=sys.stderr) if self.progress else log.info(message)
+
+    def load_data(self) -> TrainingData:
+        """Train (+ extra files), dev, selection and test files, all checked against one label set
+        before training starts: labels the config names, else the training data's."""
         c = self.config
         configured = LabelSets(
             event_types=c.labels.event_types or None, roles=c.labels.roles or None,
@@ -139,65 +199,61 @@ class MultiTaskTrainer:
             if Path(extra).is_file() and Path(extra).stat().st_size > 0:
                 train.extend(read_labeled_file(extra, configured))
         label_sets = derive_label_sets(train, configured)
-        dev = read_labeled_file(c.dev_file, label_sets) if c.dev_file else []
-        return train, dev, label_sets
+        if c.dev_file:
+            dev, dev_source = read_labeled_file(c.dev_file, label_sets), c.dev_file
+        else:
+            train, dev = holdout_split(train, c.dev_fraction, c.seed)
+            dev_source = f"{len(dev)} sentences ({c.dev_fraction:.0%}) held out of {c.train_file}, stratified by event type, seed {c.seed}"
+            self._say(f"no dev file: {dev_source}")
+        selection = read_labeled_file(c.selection_file, label_sets) if c.selection_file else dev
+        test = read_labeled_file(c.test_file, label_sets) if c.test_file else []
+        return TrainingData(train, dev, selection, test, label_sets, dev_source)
 
-    # ------------------------------------------------------------------ main
-    def train(self) -> TrainResult:
-        c = self.config
-        started = time.perf_counter()
-        self._seed()
-        if c.threads:
-            torch.set_num_threads(c.threads)
-        self.precision = choose_precision(c.bf16)
-        message = f"training precision: {self.precision.name} ({self.precision.reason})"
-        print(message, file=sys.stderr) if self.progress else log.info(message)
-        base_dir = resolve_base_model(c.base_model)
-        train_records, dev_records, label_sets = self._load_data()
-        self._dev_records = dev_records
-        maps = build_label_maps(label_sets)
-        self._none_stance_id = maps[STANCE_HEAD].label2id.get("NONE", -1)
-
+    def _build(self, data: TrainingData, base_dir: str) -> _Run:
         from transformers import AutoTokenizer
 
+        c = self.config
+        maps = build_label_maps(data.label_sets)
         hf_tokenizer = AutoTokenizer.from_pretrained(base_dir)
         tokenizer: Tokenizer = configure_tokenizer(hf_tokenizer.backend_tokenizer, c.max_length)
-        features = [make_features(r, tokenizer, maps) for r in train_records]
-        self._features = features
-
+        features = [make_features(r, tokenizer, maps) for r in data.train]
         network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
         # the build stamp tells a retrained model from the one before it in every prediction record
         version = f"{c.version}+{time.strftime('%Y%m%d.%H%M%S')}"
         metadata = ModelMetadata(name=c.name, version=version, max_length=c.max_length, label_maps=maps,
-                                 roles=list(label_sets.roles or []),
+                                 roles=list(data.label_sets.roles or []),
                                  encoder_config=network.encoder.config.to_dict(), onnx={})
         if c.freeze_word_embeddings:
             # half of MiniLM's weights are the word embeddings; not updating them saves time per step
             network.encoder.get_input_embeddings().weight.requires_grad_(False)
         freeze_lower_layers(network, c.freeze_lower_layers)
-        selection_records = read_labeled_file(c.selection_file, label_sets) if c.selection_file else dev_records
+        return _Run(data, maps, hf_tokenizer, tokenizer, features, network, metadata,
+                    maps[STANCE_HEAD].label2id.get("NONE", -1))
+
+    def _fit(self, run: _Run) -> _Fit:
+        """The epochs; the network ends holding the weights of the epoch that scored best on the
+        selection set (the last epoch when there is none)."""
+        c, network = self.config, run.network
         optimizer = torch.optim.AdamW([
             {"params": [p for p in network.encoder.parameters() if p.requires_grad], "lr": c.learning_rate},
             {"params": network.heads.parameters(), "lr": c.head_learning_rate},
         ], weight_decay=c.weight_decay, fused=True)  # fused: the step takes ~20 ms instead of ~80 on 2 cores
         rng = random.Random(c.seed)
-        steps_per_epoch = (len(features) + c.batch_size - 1) // c.batch_size
-        total_steps = max(1, steps_per_epoch * c.epochs)
+        total_steps = max(1, (len(run.features) + c.batch_size - 1) // c.batch_size * c.epochs)
         from transformers import get_linear_schedule_with_warmup
 
         scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * c.warmup_ratio), total_steps)
-
         history: list[dict[str, Any]] = []
         best_score, best_state, best_report, best_epoch = -1.0, None, None, 0
         step = 0
         for epoch in range(1, c.epochs + 1):
             network.train()
             epoch_started = time.perf_counter()
-            batches = length_bucketed_batches([len(f.encoding.ids) for f in features], c.batch_size, rng)
+            batches = length_bucketed_batches([len(f.encoding.ids) for f in run.features], c.batch_size, rng)
             bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress, unit="batch")
             losses: list[float] = []
             for batch_index in bar:
-                loss = self._step(network, [features[i] for i in batch_index], tokenizer, rng)
+                loss = self._step(run, [run.features[i] for i in batch_index], rng)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -211,15 +267,15 @@ class MultiTaskTrainer:
             entry: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0,
                                      "seconds": round(time.perf_counter() - epoch_started, 1)}
             scored_now = not c.evaluate_epochs or epoch in c.evaluate_epochs or epoch == c.epochs
-            if selection_records and scored_now:
-                report = evaluate_predictor(self._predictor(network, metadata, tokenizer), selection_records)
+            if run.data.selection and scored_now:
+                report = evaluate_predictor(self._predictor(run), run.data.selection)
                 entry["selection" if c.selection_file else "dev"] = report["summary"]
                 score = selection_score(report["summary"])
                 if score > best_score:
                     best_score, best_report, best_epoch = score, report, epoch
                     best_state = copy.deepcopy(network.state_dict())
-            elif not selection_records:
-                best_state, best_epoch = copy.deepcopy(network.state_dict()), epoch
+            elif not run.data.selection:
+                best_epoch = epoch
             history.append(entry)
             scores = entry.get("dev") or entry.get("selection")
             message = f"epoch {epoch}: loss {entry['train_loss']:.3f}" + (
@@ -227,39 +283,31 @@ class MultiTaskTrainer:
             log.info(message)
             if self.progress:
                 tqdm.write(message, file=sys.stderr)
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        return _Fit(history, best_epoch, best_report)
 
-        assert best_state is not None
-        network.load_state_dict(best_state)
-        train_seconds = time.perf_counter() - started
-        metrics: dict[str, Any] = {"best_epoch": best_epoch, "epochs": history,
+    def _final_metrics(self, run: _Run, fit: _Fit, train_seconds: float) -> dict[str, Any]:
+        c, data = self.config, run.data
+        metrics: dict[str, Any] = {"best_epoch": fit.best_epoch, "epochs": fit.history,
                                    "train_seconds": round(train_seconds, 1),
                                    "precision": {"bf16": self.precision.bf16, "reason": self.precision.reason},
-                                   "train_sentences": len(train_records), "dev_sentences": len(dev_records)}
-        if c.selection_file and best_report is not None:
-            metrics["selection"] = {"file": c.selection_file, "summary": best_report["summary"]}
-            best_report = evaluate_predictor(self._predictor(network, metadata, tokenizer), dev_records) \
-                if dev_records else None
-        if best_report is not None:
-            metrics["dev"] = best_report
-        if c.test_file and Path(c.test_file).is_file():
-            test_records = read_labeled_file(c.test_file, label_sets)
-            metrics["test"] = evaluate_predictor(self._predictor(network, metadata, tokenizer), test_records)
-        if self.callback:
-            self.callback(0.97, "writing the model directory")
-
-        def fill(directory: Path) -> None:
-            self._write_directory(directory, network, metadata, hf_tokenizer, metrics)
-
-        write_atomically(c.output_dir, fill, keep_previous=c.keep_previous)
-        if self.callback:
-            self.callback(1.0, "done")
-        return TrainResult(Path(c.output_dir), metrics, train_seconds)
+                                   "train_sentences": len(data.train), "dev_sentences": len(data.dev),
+                                   "dev_source": data.dev_source}
+        dev_report = fit.best_report
+        if c.selection_file and fit.best_report is not None:
+            metrics["selection"] = {"file": c.selection_file, "summary": fit.best_report["summary"]}
+            dev_report = evaluate_predictor(self._predictor(run), data.dev) if data.dev else None
+        if dev_report is not None:
+            metrics["dev"] = dev_report
+        if data.test:
+            metrics["test"] = evaluate_predictor(self._predictor(run), data.test)
+        return metrics
 
     # ---------------------------------------------------------------- pieces
-    def _step(self, network: EventCoderNetwork, batch: list[Features], tokenizer: Tokenizer,
-              rng: random.Random) -> torch.Tensor:
-        c = self.config
-        weights = c.loss_weights
+    def _step(self, run: _Run, batch: list[Features], rng: random.Random) -> torch.Tensor:
+        """The weighted sum of every head's loss on one batch (heads without labels in it add nothing)."""
+        network, weights = run.network, self.config.loss_weights
         inputs = {k: torch.from_numpy(v) for k, v in pad_batch([f.encoding for f in batch]).items()}
         length = inputs["input_ids"].shape[1]
         bio = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long)
@@ -290,52 +338,48 @@ class MultiTaskTrainer:
                 if ACTOR_TYPE_HEAD in network.heads and (type_targets != IGNORE_INDEX).any():
                     logits = network.span_logits(ACTOR_TYPE_HEAD, hidden, pooled, span_index)
                     loss = loss + weights.get(ACTOR_TYPE_HEAD, 1.0) * ce(logits.float(), type_targets, ignore_index=IGNORE_INDEX)
-            pair_loss = self._pair_loss(network, batch, tokenizer, rng)
+            pair_loss = self._pair_loss(run, batch, rng)
             if pair_loss is not None:
                 loss = loss + weights.get(STANCE_HEAD, 1.0) * pair_loss
         return loss
 
-    def _pair_loss(self, network: EventCoderNetwork, batch: list[Features], tokenizer: Tokenizer,
-                   rng: random.Random) -> torch.Tensor | None:
+    def _pair_loss(self, run: _Run, batch: list[Features], rng: random.Random) -> torch.Tensor | None:
         """Stance through (target, sentence) pair passes, the path of free-text targets a sentence does
         not name (see `pair_examples`)."""
         examples = pair_examples(batch, rng, self.config.pair_stance_fraction, self.config.pair_absent_fraction,
-                                 self._none_stance_id)
+                                 run.none_stance_id)
         if not examples:
             return None
-        encodings = tokenizer.encode_batch([(t, text) for t, text, _ in examples])
+        encodings = run.tokenizer.encode_batch([(t, text) for t, text, _ in examples])
         inputs = {k: torch.from_numpy(v) for k, v in pad_batch(encodings).items()}
+        network = run.network
         hidden, pooled, *_ = network(**inputs)
         spans = [(row, *(first_sequence_span(e) or (0, 0))) for row, e in enumerate(encodings)]
         logits = network.span_logits(STANCE_HEAD, hidden, pooled, torch.tensor(spans))
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor([s for _, _, s in examples]))
 
-    _none_stance_id: int = -1
-    _features: list[Features] = []
-    _dev_records: list[LabeledSentence] = []
-
-    def _export(self, network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
-                metrics: dict[str, Any]) -> dict[str, str]:
+    def _export(self, run: _Run, directory: Path, metrics: dict[str, Any]) -> dict[str, str]:
         c = self.config
         files, report = export_and_choose(
-            network, directory, metadata, calibration_texts=[f.text for f in self._features[: c.calibration_sentences]],
-            dev_records=self._dev_records, quantize=c.quantize, smoothing_alpha=c.int8_smoothing_alpha)
+            run.network, directory, run.metadata,
+            calibration_texts=[f.text for f in run.features[: c.calibration_sentences]],
+            dev_records=run.data.dev, quantize=c.quantize, smoothing_alpha=c.int8_smoothing_alpha)
         if report:
             metrics["onnx"] = report
         return files
 
-    def _predictor(self, network: EventCoderNetwork, metadata: ModelMetadata, tokenizer: Tokenizer) -> Predictor:
-        return Predictor(metadata, tokenizer, TorchBackend(network), head_weights_numpy(network))
+    def _predictor(self, run: _Run) -> Predictor:
+        return Predictor(run.metadata, run.tokenizer, TorchBackend(run.network), head_weights_numpy(run.network))
 
-    def _write_directory(self, directory: Path, network: EventCoderNetwork, metadata: ModelMetadata,
-                         hf_tokenizer: Any, metrics: dict[str, Any]) -> None:
+    def _write_directory(self, directory: Path, run: _Run, metrics: dict[str, Any]) -> None:
         from safetensors.torch import save_file
 
+        network, metadata = run.network, run.metadata
         state = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
         save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-        hf_tokenizer.save_pretrained(str(directory))
+        run.hf_tokenizer.save_pretrained(str(directory))
         if self.config.export_onnx:
-            metadata.onnx = self._export(network, directory, metadata, metrics)
+            metadata.onnx = self._export(run, directory, metrics)
         write_metadata(directory, metadata)
         (directory / "training_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
@@ -401,6 +445,23 @@ def pair_examples(batch: Sequence[Features], rng: random.Random, practice_fracti
     return examples
 
 
+def holdout_split(records: list[LabeledSentence], fraction: float, seed: int
+                  ) -> tuple[list[LabeledSentence], list[LabeledSentence]]:
+    """(train, dev): `fraction` of the records held out, stratified by event type (records without
+    one form their own group), seeded; every group keeps at least one training record."""
+    groups: dict[str, list[LabeledSentence]] = {}
+    for record in records:
+        groups.setdefault(record.event_type or "", []).append(record)
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for key in sorted(groups):
+        members = groups[key]
+        rng.shuffle(members)
+        take = min(len(members) - 1, round(len(members) * fraction))
+        held.update(id(r) for r in members[:max(0, take)])
+    return [r for r in records if id(r) not in held], [r for r in records if id(r) in held]
+
+
 def freeze_lower_layers(network: EventCoderNetwork, layers: int) -> None:
     """Stop training the embeddings and the `layers` lowest encoder layers (0: train everything).
     Autograd then skips their backward pass, the larger half of their cost."""
@@ -431,7 +492,9 @@ def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, 
         f"- Base encoder: `{config.base_model}`",
         f"- Trained on: `{config.train_file}` ({metrics.get('train_sentences')} sentences"
         + (f" + {', '.join(config.extra_train_files)}" if config.extra_train_files else "") + ")",
-        f"- Dev set: `{config.dev_file}` ({metrics.get('dev_sentences')} sentences); best epoch {metrics.get('best_epoch')}",
+        f"- Dev set: {metrics.get('dev_source') or config.dev_file} ({metrics.get('dev_sentences')} sentences); "
+        f"best epoch {metrics.get('best_epoch')}"
+        + (f", chosen on `{config.selection_file}`" if config.selection_file else ""),
         f"- Training time: {metrics.get('train_seconds')} s",
         f"- Precision: {_precision_line(metrics)}", "",
         "## Labels", "",
