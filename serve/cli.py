@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 DEFAULT_MODEL = "models/default"
 EXIT_USAGE = 2
@@ -50,29 +50,57 @@ def _add_evaluate(sub: Any) -> None:
                         "instead of stopping at the first")
 
 
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum` (argparse names the option in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+CSV_RAW_HELP = ("CSV output: write cells as they are. By default a cell that starts with = + - @ or a tab or "
+                "carriage return gets a leading single quote (') so that a spreadsheet shows it as text "
+                "instead of running it as a formula (CSV injection, as OWASP advises)")
+
+
 def _add_score(sub: Any) -> None:
     p = sub.add_parser("score", help="code every sentence of files of documents")
-    p.add_argument("inputs", nargs="+", help=".txt, .csv, .tsv, .jsonl, .parquet files, folders or globs")
-    p.add_argument("-o", "--output", required=True, help=".jsonl, .csv or .parquet")
+    p.add_argument("inputs", nargs="+",
+                   help=".txt, .csv, .tsv, .jsonl, .jsonl.gz, .parquet files, folders (hidden files and folders "
+                        "are left out) or globs; - reads stdin (JSONL, or text lines with --lines)")
+    p.add_argument("-o", "--output", required=True,
+                   help=".jsonl, .csv or .parquet; never an input, nor inside an input folder")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--no-split", action="store_true", help="each row is one sentence")
-    p.add_argument("--lines", action="store_true", help=".txt: one document per line")
+    p.add_argument("--lines", action="store_true", help=".txt and stdin: one document per line")
     p.add_argument("--targets", default="", help="comma-separated free-text stance targets")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--id-column", default="id")
-    p.add_argument("--chunk-size", type=int, default=0,
+    p.add_argument("--id-column", default=None,
+                   help="the documents' ids (default: the column 'id' where a file has it, else row numbers); "
+                        "a column named here must be in every file")
+    p.add_argument("--chunk-size", type=whole_number(1), default=None,
                    help="documents per committed chunk (default: 1024 with --lines, else 256)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run from its checkpoint (with none, start from the beginning)")
     p.add_argument("--on-error", choices=["fail", "skip"], default="fail")
     p.add_argument("--summary", help="write a bar chart of event-type counts to this .png")
+    p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8", "torch"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=whole_number(1), default=32)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process; ray: a Ray cluster (pip install \".[ray]\")")
     p.add_argument("--address", help="--engine ray: the cluster to join (e.g. auto, or HEAD_IP:6379); "
                    "default RAY_ADDRESS, else the cluster started last here, else a new local one")
-    p.add_argument("--num-workers", type=int, help="--engine ray: scoring actors (default: one per CPU)")
+    p.add_argument("--num-workers", type=whole_number(1),
+                   help="--engine ray: scoring actors (default: one per CPU)")
 
 
 def _add_export(sub: Any) -> None:
@@ -175,8 +203,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     options = ScoreOptions(
         inputs=args.inputs, output=args.output, model=args.model, split=not args.no_split, lines=args.lines,
         targets=[t.strip() for t in args.targets.split(",") if t.strip()], text_column=args.text_column,
-        id_column=args.id_column, chunk_size=args.chunk_size, resume=args.resume, on_error=args.on_error,
-        summary_png=args.summary, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
+        id_column=args.id_column, chunk_size=args.chunk_size or 0, resume=args.resume, on_error=args.on_error,
+        summary_png=args.summary, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress,
+        csv_raw=args.csv_raw)
     if args.engine == "ray":
         from eventcoder.serve.ray_engine import RayUnavailable, score_files_ray
 

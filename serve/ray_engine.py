@@ -14,7 +14,7 @@ int8 graph quantizes activations per batch). So this engine cuts the very same c
 3. score (Ray Data `map_batches`): a pool of actors, one `Predictor` each (ONNX unless the model
    has no ONNX graph), splits the chunk's documents into sentences and codes them.
 4. write (driver): chunks come back in any order, are put back in order and written with the
-   local engine's writers (`ChunkWriter`, `flat_row`, `CSV_FIELDS`).
+   local engine's writers (serve/outputs.py: `ChunkWriter`).
 
 Inputs and the model directory are read by the workers, so on a cluster of several machines they
 must be at the same path on every node (a shared file system); the output is written by the
@@ -32,11 +32,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
-from eventcoder.serve.scoring import (
-    Checkpoint, ChunkWriter, ScoreOptions, ScoreResult, _print_summary, _progress, draw_summary,
-    expand_inputs, input_prefix, output_path, read_documents,
-)
-from eventcoder.training.data import DataError
+from eventcoder.model.files import DataError
+from eventcoder.serve.inputs import read_documents
+from eventcoder.serve.outputs import ChunkWriter, Committed
+from eventcoder.serve.report import ProgressBar, ScoreResult, draw_summary, print_summary
+from eventcoder.serve.scoring import ScoreOptions, plan_run
 
 INSTALL_HINT = 'the ray engine needs Ray, which is not installed: pip install ".[ray]"'
 _BACKEND_OF_FILE = {"model.onnx": "onnx", "model.int8.onnx": "onnx-int8", "torch": "torch"}
@@ -194,22 +194,26 @@ def score_files_ray(options: ScoreOptions, address: str | None = None, num_worke
         raise ValueError("--resume works with the local engine only (the ray engine keeps no checkpoint)")
     if num_workers is not None and num_workers < 1:
         raise ValueError(f"--num-workers must be at least 1, got {num_workers}")
-    output = output_path(options)
-    checkpoint = Checkpoint(output.with_name(output.name + ".checkpoint"), "ray")  # never saved
-    if checkpoint.path.exists():
-        raise ValueError(f"{checkpoint.path} shows an interrupted local run: finish it with --engine local "
+    plan = plan_run(options)
+    if plan.reads_stdin:
+        raise ValueError("stdin (-) works with the local engine only (the ray engine reads every file twice)")
+    output = plan.output
+    if plan.checkpoint.exists():
+        raise ValueError(f"{plan.checkpoint} shows an interrupted local run: finish it with --engine local "
                          "--resume, or delete it to start over")
-    paths = expand_inputs(options.inputs)
+    paths = [source.path for source in plan.scan.files if source.path is not None]
     model_dir = Path(options.model).absolute()
     backend = _ray_backend(model_dir, options.backend)
-    multiple = len(paths) > 1
-    files = [[str(p.absolute()), input_prefix(p, multiple)] for p in paths]  # workers have another cwd
+    # workers have another cwd: absolute paths, with the local engine's id prefixes
+    files = [[str(source.path.absolute()), source.prefix] for source in plan.scan.files if source.path is not None]
 
     started_ray = _connect(ray, address)
     data_logger = logging.getLogger("ray.data")
     log_level = data_logger.level
     if not options.progress:
         data_logger.setLevel(logging.ERROR)
+    writer: ChunkWriter | None = None
+    following = 0
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = num_workers or max(1, cpus // cpus_per_worker)
@@ -235,10 +239,10 @@ def score_files_ray(options: ScoreOptions, address: str | None = None, num_worke
 
         # 2.-4. read chunks, score them on the actor pool, write them in order
         output.parent.mkdir(parents=True, exist_ok=True)
-        writer = ChunkWriter(output, checkpoint, resume=False)
+        writer = ChunkWriter(output, Committed(), resume=False, csv_raw=options.csv_raw)
         counts: Counter[str] = Counter()
         sentences = done = 0
-        progress = _progress(options.progress)
+        progress = ProgressBar(options.progress)
         tasks = [{"first_chunk": t["first_chunk"], "skip": t["skip"], "take": t["take"],
                   "files": json.dumps(files[t["file"]:t["last_file"] + 1])}
                  for t in plan_chunks(good, options.chunk_size)]
@@ -257,7 +261,6 @@ def score_files_ray(options: ScoreOptions, address: str | None = None, num_worke
                                                           "batch_size": options.batch_size,
                                                           "threads": cpus_per_worker, "split": options.split}))
             waiting: dict[int, dict[str, Any]] = {}
-            following = 0
             for row in _quietly(scored.iter_rows()):
                 waiting[int(row["chunk"])] = row
                 while following in waiting:
@@ -275,12 +278,17 @@ def score_files_ray(options: ScoreOptions, address: str | None = None, num_worke
             writer.write([])  # the local engine's last, empty commit (one more Parquet part)
         writer.finish()
         progress.close()
+    except BaseException:
+        if writer is not None and not following:
+            writer.discard()  # a run that wrote nothing leaves nothing behind
+        raise
     finally:
         data_logger.setLevel(log_level)
         if started_ray:
             ray.shutdown()
-    result = ScoreResult(documents, sentences, skipped, dict(counts), time.perf_counter() - started)
-    _print_summary(result, output)
-    if options.summary_png:
-        draw_summary(result.event_counts, Path(options.summary_png))
+    result = ScoreResult(documents, sentences, skipped, dict(counts), time.perf_counter() - started,
+                         scored=sum(good), passed_over=list(plan.scan.passed_over))
+    print_summary(result, output)
+    if plan.summary is not None:
+        draw_summary(result.event_counts, plan.summary)
     return result

@@ -122,7 +122,7 @@ def test_bad_rows_fail_or_are_skipped_and_reported(trained_model: Path, tmp_path
     out = tmp_path / "o.jsonl"
     assert main(["score", str(inp), "-o", str(out), "--model", str(trained_model), "--no-progress"]) == 2
     assert f"{inp}:2: field 'line'" in capsys.readouterr().err
-    (tmp_path / "o.jsonl.checkpoint").unlink()
+    assert not out.exists() and not (tmp_path / "o.jsonl.checkpoint").exists()  # nothing committed, nothing left
     assert main(["score", str(inp), "-o", str(out), "--model", str(trained_model), "--no-progress",
                  "--on-error", "skip"]) == 0
     err = capsys.readouterr().err

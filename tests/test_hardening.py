@@ -217,8 +217,9 @@ def jsonl_file(draw: Any, good: Any, bad: Any) -> tuple[bytes, list[Any]]:
 
 @pytest.fixture()
 def stock_csv_limit() -> Any:
-    """csv's stock field-size limit (131,072 characters), as in a fresh process: serve.scoring raises
-    it for the whole process when imported, which would hide a reader that forgets to."""
+    """csv's stock field-size limit (131,072 characters), as in a fresh process: a reader that ran
+    earlier lifts it for the whole process, which would hide a reader that forgets to
+    (eventcoder.model.files.lift_csv_field_limit)."""
     previous = csv.field_size_limit(131_072)
     yield
     csv.field_size_limit(previous)
