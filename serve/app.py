@@ -84,7 +84,7 @@ def table_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def write_downloads(records: list[dict[str, Any]]) -> tuple[str, str]:
-    from eventcoder.serve.scoring import CSV_FIELDS, flat_row
+    from eventcoder.serve.outputs import CSV_FIELDS, csv_row
 
     directory = Path(tempfile.mkdtemp(prefix="eventcoder-"))
     jsonl = directory / "eventcoder.jsonl"
@@ -93,14 +93,14 @@ def write_downloads(records: list[dict[str, Any]]) -> tuple[str, str]:
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
         writer.writeheader()
-        writer.writerows(flat_row(r) for r in records)
+        writer.writerows(csv_row(r) for r in records)  # formula-like cells escaped, as `eventcoder score` does
     return str(csv_path), str(jsonl)
 
 
 def read_upload(path: str | None) -> tuple[str, str]:
     """Text of an uploaded .txt/.csv/.jsonl file (documents joined by blank lines) and a message.
     Never raises: every bad file gets a one-line message naming the file (and line)."""
-    from eventcoder.training.data import text_problem
+    from eventcoder.model.files import lift_csv_field_limit, text_problem
 
     if not path:
         return "", ""
@@ -135,7 +135,7 @@ def read_upload(path: str | None) -> tuple[str, str]:
             docs.append(row["text"])
         return "\n\n".join(docs), f"loaded {len(docs)} documents from {file.name}"
     if suffix in (".csv", ".tsv"):
-        csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # a cell may hold a whole article
+        lift_csv_field_limit()  # a cell may hold a whole article
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
         try:
             if not reader.fieldnames or "text" not in reader.fieldnames:

@@ -15,7 +15,7 @@ from eventcoder.model.files import atomic_path, atomic_write_text
 
 OUTPUT_SUFFIXES = (".jsonl", ".csv", ".parquet")
 CSV_FIELDS = ["doc_id", "sentence_index", "start", "end", "text", "event_type", "event_score", "event_scores",
-              "mode", "mode_score", "actors", "stance", "model"]
+              "mode", "mode_score", "actors", "stance", "model", "part"]
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); OWASP's advice
 # is to make it text with a leading single quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -40,8 +40,8 @@ def parts_path(output: Path) -> Path:
 
 def flat_row(record: dict[str, Any]) -> dict[str, Any]:
     """A prediction record with its nested fields as JSON strings (CSV and Parquet)."""
-    return {k: json.dumps(record[k], ensure_ascii=False) if isinstance(record[k], (dict, list)) else record[k]
-            for k in CSV_FIELDS}
+    row = {k: record.get(k, "") for k in CSV_FIELDS}  # `part` is only on pieces of an overlong sentence
+    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for k, v in row.items()}
 
 
 def csv_safe(value: Any) -> Any:

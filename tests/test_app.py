@@ -142,3 +142,17 @@ def test_page_status_says_what_it_coded_and_warns_on_text_it_cannot_code(trained
     assert "does not look like English" in arabic and "sentences coded" in arabic
     controls = analyse("Police\x07 fired\x1b on the crowd.", "")
     assert "2 control characters" in controls[-1] and "\x07" not in controls[4][0]["text"]
+
+
+def test_page_downloads_escape_formula_cells_and_keep_the_part_column(trained_model: Path) -> None:
+    import csv
+
+    from eventcoder.serve.app import write_downloads
+
+    record = Predictor.from_pretrained(trained_model).predict(["=HYPERLINK(\"http://x\") Police fired."],
+                                                              split=False)[0].to_dict()
+    record["part"] = "1/2"
+    csv_path, jsonl_path = write_downloads([record])
+    row = next(csv.DictReader(open(csv_path, encoding="utf-8")))
+    assert row["text"] == "'" + record["text"] and row["part"] == "1/2"
+    assert json.loads(Path(jsonl_path).read_text())["text"] == record["text"]
