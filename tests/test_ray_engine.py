@@ -18,7 +18,8 @@ from helpers import tiny_records
 from eventcoder.training.data import DataError
 
 # Ray Data's own DataContext() sets fields it has deprecated
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+pytestmark = [pytest.mark.integration,  # starts Ray: seconds per test
+              pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")]
 
 
 @pytest.fixture(scope="module")
