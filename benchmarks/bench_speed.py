@@ -105,6 +105,19 @@ def cold_start(model: str, backend: str) -> float:
     return max(total, float(out.stdout.strip()))
 
 
+def cpu_kind() -> str:
+    """The CPU's model and the int8 instruction sets that matter to onnxruntime (AVX2 / AVX-512 / VNNI)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    kinds = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512")) if flag in flags]
+    vnni = "VNNI" if {"avx512_vnni", "avx_vnni"} & flags else "no VNNI"
+    return f"{model}, {' + '.join(kinds) or 'no AVX2'}, {vnni}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="models/default")
@@ -158,13 +171,14 @@ def main() -> None:
     lines += [f"| {r['set-up']} | {r['sentences']} | {r['sentences_per_s']} | {r.get('after_start_per_s', '')} | "
               f"{r['peak_rss_mb']} | {r['cold_start_s']} | {r['vs_naive']} |" for r in results]
     table = "\n".join(lines)
+    print(f"CPU: {cpu_kind()}, {os.cpu_count()} cores")
     print(table)
     accuracy = [] if args.no_accuracy else measure_accuracy(Path(args.model))
     accuracy_table = format_accuracy(accuracy)
     print(accuracy_table)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     (REPO / "benchmarks" / "results.md").write_text(
-        f"# Speed benchmark ({stamp}, {os.cpu_count()} cores)\n\n`{' '.join(sys.argv)}`\n\n{table}\n\n"
+        f"# Speed benchmark ({stamp}, {os.cpu_count()} cores, {cpu_kind()})\n\n`{' '.join(sys.argv)}`\n\n{table}\n\n"
         f"## Accuracy of the ONNX graphs\n\n{accuracy_table}\n", encoding="utf-8")
     (REPO / "benchmarks" / "results.json").write_text(json.dumps({"speed": results, "accuracy": accuracy}, indent=1),
                                                      encoding="utf-8")

@@ -63,13 +63,15 @@ class OnnxBackend:
             raise ModelDirectoryError(f"{path} is corrupt or unreadable ({first_line}); "
                                       f"rewrite it with: eventcoder export --model {Path(path).parent}") from err
         self.input_names = {i.name for i in self.session.get_inputs()}
+        # a graph has no output for a head its model lacks (older graphs have all five)
+        self.output_names = [o.name for o in self.session.get_outputs() if o.name in OUTPUT_NAMES]
         self.name = f"onnx:{Path(path).name}"
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx") if self.threads > 1 else None
 
     def run(self, batch: Batch) -> Batch:
         feeds = {k: v for k, v in batch.items() if k in self.input_names}
-        outputs = self.session.run(list(OUTPUT_NAMES), feeds)
-        return dict(zip(OUTPUT_NAMES, outputs))
+        outputs = self.session.run(self.output_names, feeds)
+        return dict(zip(self.output_names, outputs))
 
     def submit(self, batch: Batch) -> Future[Batch]:
         """Start a batch on one of the threads (or run it now when there is one thread)."""
@@ -122,7 +124,8 @@ class TorchBackend:
             outputs = self.network(**{k: torch.from_numpy(v) for k, v in batch.items()})
         if was_training:
             self.network.train()
-        return {name: out.float().numpy() for name, out in zip(OUTPUT_NAMES, outputs)}
+        present = set(self.network.output_names())
+        return {name: out.float().numpy() for name, out in zip(OUTPUT_NAMES, outputs) if name in present}
 
     def submit(self, batch: Batch) -> Future[Batch]:
         return done(self.run(batch))  # torch splits each operator over its own threads

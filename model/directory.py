@@ -30,7 +30,7 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 FORMAT_VERSION = 1
 REQUIRED_FILES = (METADATA_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
-REQUIRED_HEADS = (EVENT_HEAD, ACTOR_HEAD, STANCE_HEAD)
+CORE_HEADS = (EVENT_HEAD, ACTOR_HEAD, STANCE_HEAD)  # a model has at least one; any of them may be absent
 DEFAULT_MODEL_DIR = Path("models/default")
 TRAIN_HINT = "eventcoder train --config configs/default.yaml"
 
@@ -90,10 +90,10 @@ def read_metadata(model_dir: Path | str) -> ModelMetadata:
         metadata = ModelMetadata.from_json(raw)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ModelDirectoryError(f"{model_dir / METADATA_FILE} is corrupt: {str(err)[:200]}") from err
-    missing_heads = [name for name in REQUIRED_HEADS if not len(metadata.label_maps.get(name) or [])]
-    if missing_heads:
+    empty = [name for name, label_map in metadata.label_maps.items() if not len(label_map)]
+    if empty or not any(name in metadata.label_maps for name in CORE_HEADS):
         raise ModelDirectoryError(f"{model_dir / METADATA_FILE} is corrupt: no labels for the heads "
-                                  f"{', '.join(missing_heads)}")
+                                  f"{', '.join(empty or CORE_HEADS)}")
     return metadata
 
 

@@ -1,12 +1,17 @@
-"""Export of the network to ONNX (fp32) and int8 (dynamic, per-channel) for the light inference path.
+"""Export of the network to ONNX: fp32 and static int8 (per-channel weights) for the light inference path.
 
-Before int8 quantization the graph is "smoothed" (the SmoothQuant idea): dynamic quantization gives each
-activation tensor one scale per batch, so a few channels with large values cost every other channel its
-precision. Each weight MatMul's input is divided per channel by s and the weight rows multiplied by s
-(the product is unchanged in exact arithmetic), with s = amax(x)^alpha / amax(w)^(1-alpha) taken from
-calibration sentences. Measured on the default model's dev split (benchmarks/bench_int8.py): plain int8
-lost 1.3 points of mode macro-F1 (2.6 with the embeddings quantized too); smoothed with alpha 0.8, no
-head loses more than 0.9.
+A sentence's outputs do not depend on the batch it is run in (issue 13): the int8 graph's activation
+scales are calibrated once (static quantization; the former dynamic quantization took one scale per
+batch, so 8 of 586 test sentences changed event type with the chunk size), and the sentence vector's
+sum over tokens runs in a fixed order (`make_pooling_sequential`). Tested in tests/test_batch_independence.py.
+
+Before int8 quantization the graph is "smoothed" (the SmoothQuant idea): one scale per activation tensor
+means a few channels with large values cost every other channel its precision. Each weight MatMul's
+input is divided per channel by s and the weight rows multiplied by s (the product is unchanged in
+exact arithmetic), with s = amax(x)^alpha / amax(w)^(1-alpha) taken from calibration sentences. Measured
+with dynamic int8 on the default model's dev split (benchmarks/bench_int8.py): plain int8 lost 1.3
+points of mode macro-F1; smoothed with alpha 0.8, no head lost more than 0.9. With static int8 on the
+real encoder, smoothing halves the error against fp32 (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from eventcoder.model.backends import INPUT_NAMES, OUTPUT_NAMES, Batch
+from eventcoder.model.backends import INPUT_NAMES, Batch
 from eventcoder.model.directory import ONNX_FILE, ONNX_INT8_FILE
 from eventcoder.model.tokenization import pad_batch
 
@@ -49,21 +55,26 @@ def export_onnx(network: Any, directory: Path | str, quantize: bool = True, opse
     dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
     dynamic.update({"hidden": {0: "batch", 1: "sequence"}, "pooled": {0: "batch"}, "event_logits": {0: "batch"},
                     "mode_logits": {0: "batch"}, "bio_logits": {0: "batch", 1: "sequence"}})
+    outputs = network.output_names()  # an absent head has no output in the graph
+    dynamic = {name: axes for name, axes in dynamic.items() if name in INPUT_NAMES or name in outputs}
     fp32_path = directory / ONNX_FILE
-    with warnings.catch_warnings(), torch.inference_mode():
+    with warnings.catch_warnings(), torch.inference_mode(), network.exporting():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             network, (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]), str(fp32_path),
-            input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic,
+            input_names=list(INPUT_NAMES), output_names=outputs, dynamic_axes=dynamic,
             opset_version=opset, dynamo=False)
+    make_pooling_sequential(fp32_path)
     files = {"fp32": ONNX_FILE, "default": ONNX_FILE}
-    if quantize:
+    if quantize and not calibration:
+        log.warning("no calibration sentences: int8 graph not written (static int8 needs them)")
+    elif quantize:
         source = fp32_path
-        if calibration and smoothing_alpha > 0:
+        if smoothing_alpha > 0:
             source = directory / "model.smoothed.onnx"
             smooth_for_int8(fp32_path, source, calibration, smoothing_alpha)
         try:
-            quantize_int8(source, directory / ONNX_INT8_FILE)
+            quantize_int8(source, directory / ONNX_INT8_FILE, calibration)
         finally:
             if source != fp32_path:
                 source.unlink(missing_ok=True)
@@ -71,17 +82,118 @@ def export_onnx(network: Any, directory: Path | str, quantize: bool = True, opse
     return files
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """int8 dynamic quantization, per output channel, of the graph's MatMuls."""
+def make_pooling_sequential(path: Path | str) -> None:
+    """Rewrite the graph's sums over the sequence axis outside the encoder (the masked mean of `pooled`)
+    as CumSum + last element.
+
+    onnxruntime's ReduceSum picks its summation order from the tensor's shape (one order for a batch of
+    one, another for several, another again for each padded length), so `pooled` and the event/mode
+    logits of a sentence changed in the last bits with its batch. CumSum adds the positions one after
+    the other, and a padded position adds an exact 0, so the sum is the same in any batch. The encoder
+    itself is row-wise (padding is masked to exact zeros in attention) and needs no change.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    constants.update({node.output[0]: numpy_helper.to_array(node.attribute[0].t) for node in graph.node
+                      if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value"})
+    rewritten = []
+    for index, node in enumerate(graph.node):
+        if node.op_type != "ReduceSum" or node.name.startswith("/encoder/") or len(node.input) < 2:
+            continue
+        if constants.get(node.input[1]) is None or constants[node.input[1]].tolist() != [1]:
+            continue
+        keepdims = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
+        axis, last = f"{node.name}/axis", f"{node.name}/last"
+        graph.initializer.extend([numpy_helper.from_array(np.array(1, dtype=np.int64), axis),
+                                  numpy_helper.from_array(np.array([-1] if keepdims else -1, dtype=np.int64), last)])
+        running = f"{node.name}/cumsum_output"
+        rewritten.append((index, [helper.make_node("CumSum", [node.input[0], axis], [running], name=f"{node.name}/cumsum"),
+                                  helper.make_node("Gather", [running, last], [node.output[0]], axis=1,
+                                                   name=f"{node.name}/last")]))
+    for index, nodes in reversed(rewritten):
+        del graph.node[index]
+        for offset, new in enumerate(nodes):
+            graph.node.insert(index + offset, new)
+    used = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+    for init in [init for init in graph.initializer if init.name not in used]:  # the ReduceSums' axes
+        graph.initializer.remove(init)
+    for node in [node for node in graph.node if node.op_type == "Constant" and node.output[0] not in used]:
+        graph.node.remove(node)  # (or these: onnxruntime warns on stderr about unused constants)
+    onnx.save(model, str(path))
+
+
+def quantize_int8(source: Path | str, target: Path | str, calibration: Sequence[Batch],
+                  activation_type: str = "uint8", reduce_range: bool = True) -> None:
+    """Static int8 quantization (QDQ) of the encoder's weight MatMuls: weights per output channel,
+    activations with one scale per tensor fixed from `calibration` (min/max); MatMul outputs stay fp32.
+
+    Every quantization parameter is a constant of the graph, so a sentence's outputs do not depend on
+    the other sentences of its batch nor on padding (dynamic quantization took the scale of the whole
+    batch). `reduce_range` keeps weights in 7 bits: x86 kernels without VNNI multiply uint8 x int8 with
+    VPMADDUBSW, whose 16-bit sums of two products saturate for full-range weights (255 * 127 * 2 >
+    32767) but not for 7-bit ones (255 * 63 * 2). With 7 bits the integer sums are exact on AVX2,
+    AVX-512 and VNNI alike, and on an AVX2 machine int8 is closer to fp32 (benchmarks/README.md).
+    Int8 activations (`activation_type="int8"`) were as accurate and 35% slower on AVX2."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    nodes = [node.name for node in _encoder_weight_matmuls(source)]
+    reader = _CalibrationReader(source, calibration)
+    kinds = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    with _quiet_root_logger():
+        quantize_static(str(source), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        reduce_range=reduce_range, activation_type=kinds[activation_type],
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"MatMulConstBOnly": True, "OpTypesToExcludeOutputQuantization": ["MatMul"],
+                                       "ActivationSymmetric": activation_type == "int8"})
+
+
+def quantize_int8_dynamic(source: Path | str, target: Path | str) -> None:
+    """The former int8 (dynamic: activation scales taken per batch at run time, so a sentence's outputs
+    depend on its batch). Kept for comparisons (benchmarks/bench_int8.py), not exported."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    was_disabled, root.disabled = root.disabled, True  # silences ORT's "consider pre-processing" hint
-    try:
+    with _quiet_root_logger():
         quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul"])
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Silences ORT's "consider pre-processing" hint, which goes to the root logger."""
+    root = logging.getLogger()
+    was_disabled, root.disabled = root.disabled, True
+    try:
+        yield
     finally:
         root.disabled = was_disabled
+
+
+class _CalibrationReader:
+    """onnxruntime's CalibrationDataReader over padded batches (only the graph's own inputs)."""
+
+    def __init__(self, graph: Path | str, batches: Sequence[Batch]) -> None:
+        import onnx
+
+        names = {i.name for i in onnx.load(str(graph), load_external_data=False).graph.input}
+        self._batches = iter([{k: v for k, v in batch.items() if k in names} for batch in batches])
+
+    def get_next(self) -> Batch | None:
+        return next(self._batches, None)
+
+
+def _encoder_weight_matmuls(graph: Path | str | Any) -> list[Any]:
+    """The encoder's MatMul nodes with a constant weight (not attention's activation x activation ones)."""
+    import onnx
+
+    model = graph if isinstance(graph, onnx.ModelProto) else onnx.load(str(graph))
+    initializers = {init.name for init in model.graph.initializer}
+    return [node for node in model.graph.node
+            if node.op_type == "MatMul" and node.input[1] in initializers and node.name.startswith("/encoder/")]
 
 
 def calibration_batches(encodings: Sequence[Any], pad_id: int = 0, batch_size: int = 32) -> list[Batch]:
@@ -103,9 +215,8 @@ def smooth_for_int8(source: Path | str, target: Path | str, calibration: Sequenc
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
     readers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        if node.op_type == "MatMul" and node.input[1] in initializers and node.name.startswith("/encoder/"):
-            readers.setdefault(node.input[0], []).append(node)
+    for node in _encoder_weight_matmuls(model):
+        readers.setdefault(node.input[0], []).append(node)
     if not readers:
         onnx.save(model, str(target))
         return

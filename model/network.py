@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
+from eventcoder.model.backends import OUTPUT_NAMES
 from eventcoder.model.heads import ACTOR_HEAD, EVENT_HEAD, MODE_HEAD, SPAN_HEADS
+
+# the output each sentence/token head gives; an absent head's output is left out of the ONNX graph
+HEAD_OUTPUTS = {"event_logits": EVENT_HEAD, "mode_logits": MODE_HEAD, "bio_logits": ACTOR_HEAD}
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -20,7 +25,7 @@ class EventCoderNetwork(nn.Module):
     """Encoder + heads. `forward` returns what the ONNX graph returns too.
 
     Outputs: token vectors (B, T, H), the sentence vector (masked mean, B, H), event logits,
-    mode logits and BIO logits. Span heads take [span mean ; sentence vector] and are applied by
+    mode logits and BIO logits (zero-width for a head the model does not have). Span heads take [span mean ; sentence vector] and are applied by
     `span_logits` (torch, for training) or `model.heads.linear` (NumPy, for inference).
     """
 
@@ -29,6 +34,7 @@ class EventCoderNetwork(nn.Module):
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
+        self.present_outputs_only = False
         self.heads = nn.ModuleDict()
         for name in (EVENT_HEAD, MODE_HEAD, ACTOR_HEAD):
             if name in head_sizes:
@@ -45,13 +51,17 @@ class EventCoderNetwork(nn.Module):
         return cls(encoder, head_sizes, dropout)
 
     @classmethod
-    def from_encoder_config(cls, config: PretrainedConfig | dict[str, Any], head_sizes: dict[str, int]
-                            ) -> "EventCoderNetwork":
+    def from_encoder_config(cls, config: PretrainedConfig | dict[str, Any], head_sizes: dict[str, int],
+                            dropout: float = 0.1) -> "EventCoderNetwork":
         """An empty network of the given shape, to be filled from a safetensors state dict."""
         if isinstance(config, dict):
             config = AutoConfig.for_model(**config)
         encoder = AutoModel.from_config(config, add_pooling_layer=False)
-        return cls(encoder, head_sizes)
+        return cls(encoder, head_sizes, dropout)
+
+    def output_names(self) -> list[str]:
+        """The outputs this network really has: hidden and pooled, and the logits of its heads."""
+        return [name for name in OUTPUT_NAMES if name not in HEAD_OUTPUTS or HEAD_OUTPUTS[name] in self.heads]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
@@ -61,10 +71,22 @@ class EventCoderNetwork(nn.Module):
         hidden = self.encoder(**kwargs).last_hidden_state
         pooled = masked_mean(hidden, attention_mask)
         dropped_pooled = self.dropout(pooled)
-        event_logits = self.heads[EVENT_HEAD](dropped_pooled)
-        mode_logits = self.heads[MODE_HEAD](dropped_pooled) if MODE_HEAD in self.heads else event_logits[:, :0]
-        bio_logits = self.heads[ACTOR_HEAD](self.dropout(hidden))
-        return hidden, pooled, event_logits, mode_logits, bio_logits
+        event_logits = self.heads[EVENT_HEAD](dropped_pooled) if EVENT_HEAD in self.heads else pooled[:, :0]
+        mode_logits = self.heads[MODE_HEAD](dropped_pooled) if MODE_HEAD in self.heads else pooled[:, :0]
+        bio_logits = self.heads[ACTOR_HEAD](self.dropout(hidden)) if ACTOR_HEAD in self.heads else hidden[:, :, :0]
+        outputs = (hidden, pooled, event_logits, mode_logits, bio_logits)
+        if self.present_outputs_only:  # while exporting: an absent head gets no output in the graph
+            return tuple(out for name, out in zip(OUTPUT_NAMES, outputs) if name in self.output_names())
+        return outputs
+
+    @contextmanager
+    def exporting(self) -> Iterator["EventCoderNetwork"]:
+        """Within: `forward` returns only `output_names()` (what `torch.onnx.export` is given)."""
+        self.present_outputs_only = True
+        try:
+            yield self
+        finally:
+            self.present_outputs_only = False
 
     def span_logits(self, name: str, hidden: torch.Tensor, pooled: torch.Tensor,
                     spans: torch.Tensor) -> torch.Tensor:
@@ -75,3 +97,4 @@ class EventCoderNetwork(nn.Module):
         span_mean = torch.einsum("st,sth->sh", mask, hidden[spans[:, 0]]) / mask.sum(dim=1, keepdim=True)
         features = torch.cat([span_mean, pooled[spans[:, 0]]], dim=-1)
         return self.heads[name](self.dropout(features))
+

@@ -35,17 +35,19 @@ class ActorPrediction:
     end: int
     role: str
     score: float
-    stance: str = "NONE"
+    stance: str | None = "NONE"     # None: the model has no stance head (the keys are left out)
     stance_score: float = 0.0
     type: str = ""
     type_score: float = 0.0
     country: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end, "role": self.role,
-                "score": round(self.score, 4), "stance": self.stance,
-                "stance_score": round(self.stance_score, 4), "type": self.type,
-                "type_score": round(self.type_score, 4), "country": self.country}
+        record: dict[str, Any] = {"text": self.text, "start": self.start, "end": self.end, "role": self.role,
+                                  "score": round(self.score, 4)}
+        if self.stance is not None:
+            record.update(stance=self.stance, stance_score=round(self.stance_score, 4))
+        record.update(type=self.type, type_score=round(self.type_score, 4), country=self.country)
+        return record
 
 
 @dataclass
@@ -65,30 +67,32 @@ class SentencePrediction:
     start: int
     end: int
     text: str
-    event_type: str
+    event_type: str | None          # None: the model has no event head (event and mode keys left out)
     event_score: float
     event_scores: dict[str, float]
     mode: str = ""
     mode_score: float = 0.0
-    actors: list[ActorPrediction] = field(default_factory=list)
-    stance: list[StancePrediction] = field(default_factory=list)
+    actors: list[ActorPrediction] | None = field(default_factory=list)     # None: no actor head
+    stance: list[StancePrediction] | None = field(default_factory=list)    # None: no stance head
     model: str = ""
     # "k/n" on the pieces of a sentence longer than the model's window, coded piece by piece
     part: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The prediction record (docs/spec.md), fields in that order; `part` only on pieces of an
-        overlong sentence."""
-        record = {
+        overlong sentence; the keys of a head the model does not have are left out."""
+        record: dict[str, Any] = {
             "doc_id": self.doc_id, "sentence_index": self.sentence_index, "start": self.start,
-            "end": self.end, "text": self.text, "event_type": self.event_type,
-            "event_score": round(self.event_score, 4),
-            "event_scores": {k: round(v, 4) for k, v in self.event_scores.items()},
-            "mode": self.mode, "mode_score": round(self.mode_score, 4),
-            "actors": [a.to_dict() for a in self.actors],
-            "stance": [s.to_dict() for s in self.stance],
-            "model": self.model,
-        }
+            "end": self.end, "text": self.text}
+        if self.event_type is not None:
+            record.update(event_type=self.event_type, event_score=round(self.event_score, 4),
+                          event_scores={k: round(v, 4) for k, v in self.event_scores.items()},
+                          mode=self.mode, mode_score=round(self.mode_score, 4))
+        if self.actors is not None:
+            record["actors"] = [a.to_dict() for a in self.actors]
+        if self.stance is not None:
+            record["stance"] = [s.to_dict() for s in self.stance]
+        record["model"] = self.model
         if self.part:
             record["part"] = self.part
         return record
@@ -125,11 +129,12 @@ class Predictor:
         self.batch_size = batch_size
         self.wave_size = max(batch_size, wave_size)
         maps = metadata.label_maps
-        self.event_labels = maps[EVENT_HEAD].labels
-        self.mode_labels = maps[MODE_HEAD].labels if MODE_HEAD in maps else []
-        self.bio_id2label = maps[ACTOR_HEAD].id2label
-        self.stance_labels = maps[STANCE_HEAD].labels
-        self.type_labels = maps[ACTOR_TYPE_HEAD].labels if ACTOR_TYPE_HEAD in maps else []
+        self.heads = frozenset(maps)   # a head not here is absent: no output, no record keys
+        self.event_labels = maps[EVENT_HEAD].labels if EVENT_HEAD in maps else []
+        self.mode_labels = maps[MODE_HEAD].labels if MODE_HEAD in maps and self.event_labels else []
+        self.bio_id2label = maps[ACTOR_HEAD].id2label if ACTOR_HEAD in maps else {}
+        self.stance_labels = maps[STANCE_HEAD].labels if STANCE_HEAD in maps else []
+        self.type_labels = maps[ACTOR_TYPE_HEAD].labels if ACTOR_TYPE_HEAD in maps and self.bio_id2label else []
         self.pad_id = tokenizer.token_to_id("[PAD]") or 0
         self._no_truncation: Tokenizer | None = None
 
@@ -264,15 +269,16 @@ class Predictor:
                           given: Sequence[tuple[int, int]] | None) -> SentenceOutputs:
         n = len(encoding.ids)
         hidden, pooled = out["hidden"][row, :n], out["pooled"][row]
-        bio_probs = softmax(out["bio_logits"][row, :n])
-        decoded = decode_bio(encoding, bio_probs, self.bio_id2label)
+        decoded = decode_bio(encoding, softmax(out["bio_logits"][row, :n]), self.bio_id2label) if self.bio_id2label else []
         stance_probs, type_probs = [], []
         for span in decoded:
             feats = span_features(hidden, pooled, span.first_token, span.last_token)
-            stance_probs.append(softmax(linear(self.head_weights, STANCE_HEAD, feats)))
+            stance_probs.append(self._stance_probs(feats))
             type_probs.append(self._type_probs(feats))
+        empty = np.zeros(0, dtype=np.float32)
         result = SentenceOutputs(
-            event_probs=softmax(out["event_logits"][row]), mode_logits=out["mode_logits"][row].copy(),
+            event_probs=softmax(out["event_logits"][row]) if self.event_labels else empty,
+            mode_logits=out["mode_logits"][row].copy() if self.mode_labels else empty,
             spans=[(span.start, span.end, span.role, span.score) for span in decoded],
             span_stance_probs=stance_probs, span_type_probs=type_probs)
         for start, end in given or []:
@@ -282,9 +288,15 @@ class Predictor:
                 result.given_type_probs.append(None)
                 continue
             feats = span_features(hidden, pooled, *tokens)
-            result.given_stance_probs.append(softmax(linear(self.head_weights, STANCE_HEAD, feats)))
+            result.given_stance_probs.append(self._stance_probs(feats))
             result.given_type_probs.append(self._type_probs(feats))
         return result
+
+    def _stance_probs(self, feats: np.ndarray) -> np.ndarray:
+        """Stance probabilities of a span (empty when the model has no stance head)."""
+        if not self.stance_labels:
+            return np.zeros(0, dtype=np.float32)
+        return softmax(linear(self.head_weights, STANCE_HEAD, feats))
 
     def _type_probs(self, feats: np.ndarray) -> np.ndarray:
         if not self.type_labels:
@@ -303,6 +315,8 @@ class Predictor:
         - some of its words in the sentence ("US troops in Iraq" for "US troops shelled..."): a
           (target, sentence) pair pass, batched by length.
         """
+        if not self.stance_labels:
+            return [[] for _ in target_lists]
         results: list[list[StancePrediction | None]] = [[None] * len(targets) for targets in target_lists]
         pairs: list[tuple[int, int, str]] = []   # (sentence, position among its targets, target)
         for i, (targets, places, out) in enumerate(zip(target_lists, found, outputs)):
@@ -341,28 +355,29 @@ class Predictor:
 
     def _record(self, doc_id: str, sentence_index: int, start: int, end: int, sentence: str,
                 out: SentenceOutputs, free_text: list[StancePrediction]) -> SentencePrediction:
-        best = int(out.event_probs.argmax())
-        event_type = self.event_labels[best]
+        best = int(out.event_probs.argmax()) if self.event_labels else 0
+        event_type = self.event_labels[best] if self.event_labels else None
         mode, mode_score = pick_mode(out.mode_logits, self.mode_labels, event_type) if self.mode_labels else ("", 0.0)
         actors: list[ActorPrediction] = []
         for (s, e, role, score), stance_probs, type_probs in zip(out.spans, out.span_stance_probs, out.span_type_probs):
-            stance_best = int(stance_probs.argmax())
-            actor = ActorPrediction(text=sentence[s:e], start=s, end=e, role=role, score=score,
-                                    stance=self.stance_labels[stance_best],
-                                    stance_score=float(stance_probs[stance_best]))
+            actor = ActorPrediction(text=sentence[s:e], start=s, end=e, role=role, score=score, stance=None)
+            if len(stance_probs):
+                stance_best = int(stance_probs.argmax())
+                actor.stance, actor.stance_score = self.stance_labels[stance_best], float(stance_probs[stance_best])
             if len(type_probs):
                 type_best = int(type_probs.argmax())
                 actor.type, actor.type_score = self.type_labels[type_best], float(type_probs[type_best])
             actor.country = resolve_country(sentence, s, e)
             actors.append(actor)
         stance = [StancePrediction(a.text, a.stance, a.stance_score) for a in actors
-                  if a.role == "TARGET" or a.stance != "NONE"]
+                  if a.stance is not None and (a.role == "TARGET" or a.stance != "NONE")]
         stance.extend(free_text)
         return SentencePrediction(
             doc_id=doc_id, sentence_index=sentence_index, start=start, end=end, text=sentence,
-            event_type=event_type, event_score=float(out.event_probs[best]),
+            event_type=event_type, event_score=float(out.event_probs[best]) if self.event_labels else 0.0,
             event_scores={label: float(p) for label, p in zip(self.event_labels, out.event_probs)},
-            mode=mode, mode_score=mode_score, actors=actors, stance=stance, model=self.model_tag)
+            mode=mode, mode_score=mode_score, actors=actors if self.bio_id2label else None,
+            stance=stance if self.stance_labels else None, model=self.model_tag)
 
 
 @lru_cache(maxsize=256)

@@ -12,7 +12,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from eventcoder.serve.offline import set_offline_defaults
 
@@ -20,6 +20,10 @@ from eventcoder.serve.offline import set_offline_defaults
 ROLE_COLORS = {"INITIATOR": "#f4a261", "TARGET": "#8ecae6", "OTHER": "#d9d9d9", "EVENT": "#ffe08a"}
 TABLE_HEADERS = ["#", "sentence", "event type", "confidence", "mode", "actors (role · type · country · stance)",
                  "stance toward your targets"]
+# per column of TABLE_HEADERS: its width, and the record key (= head) it needs; a model without that head has no such column
+RECORD_HEADS = ("event_type", "actors", "stance")
+TABLE_COLUMNS = [("4%", None), ("38%", None), ("10%", "event_type"), ("8%", "event_type"), ("9%", "event_type"),
+                 ("21%", "actors"), ("10%", "stance")]
 ACTOR_HEADERS = ["text", "start", "end", "role", "stance"]
 MAX_UPLOAD_BYTES = 2_000_000
 MAX_CHARS = 200_000  # the page's default cap on an article (eventcoder demo --max-chars)
@@ -59,10 +63,11 @@ def highlighted(article: str, records: list[dict[str, Any]]) -> list[tuple[str, 
     for number, record in enumerate(records):
         if number:
             pieces.append(("\n", None))
-        pieces.append((f"{record['event_type']}" + (f"/{record['mode']}" if record.get("mode") else ""), "EVENT"))
-        pieces.append((" ", None))
+        if "event_type" in record:  # a model without an event head: no tag
+            pieces.append((f"{record['event_type']}" + (f"/{record['mode']}" if record.get("mode") else ""), "EVENT"))
+            pieces.append((" ", None))
         inner = record["start"]
-        for actor in sorted(record["actors"], key=lambda a: a["start"]):
+        for actor in sorted(record.get("actors", []), key=lambda a: a["start"]):
             start, end = record["start"] + actor["start"], record["start"] + actor["end"]
             if start > inner:
                 pieces.append((article[inner:start], None))
@@ -73,13 +78,22 @@ def highlighted(article: str, records: list[dict[str, Any]]) -> list[tuple[str, 
     return pieces
 
 
+def table_columns(heads: Any) -> list[int]:
+    """Indices of the TABLE_HEADERS columns a model with these heads (or record keys) has."""
+    return [i for i, (_, head) in enumerate(TABLE_COLUMNS) if head is None or head in heads]
+
+
 def table_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per record, with the columns of the heads the records have (`table_columns`)."""
+    columns = table_columns(records[0].keys() if records else RECORD_HEADS)
     rows = []
     for r in records:
-        free = "; ".join(f"{s['target']}: {s['stance']}" for s in r["stance"]
-                         if s["target"] not in {a["text"] for a in r["actors"]})
-        rows.append([r["sentence_index"], r["text"], r["event_type"], round(r["event_score"], 3), r.get("mode", ""),
-                     "; ".join(_actor_summary(a) for a in r["actors"]), free])
+        actors = r.get("actors", [])
+        free = "; ".join(f"{s['target']}: {s['stance']}" for s in r.get("stance", [])
+                         if s["target"] not in {a["text"] for a in actors})
+        row = [r["sentence_index"], r["text"], r.get("event_type"), round(r.get("event_score", 0.0), 3),
+               r.get("mode", ""), "; ".join(_actor_summary(a) for a in actors), free]
+        rows.append([row[i] for i in columns])
     return rows
 
 
@@ -235,8 +249,8 @@ class PageActions:
         if not choice or not records:
             return gr.update(), "", []
         record = records[int(choice.split(":", 1)[0])]
-        actors = [[a["text"], a["start"], a["end"], a["role"], a["stance"]] for a in record["actors"]]
-        return gr.update(value=record["event_type"]), record.get("mode", ""), actors
+        actors = [[a["text"], a["start"], a["end"], a["role"], a.get("stance", "")] for a in record.get("actors", [])]
+        return gr.update(value=record.get("event_type")), record.get("mode", ""), actors
 
     def save_correction(self, choice: str | None, records: list[dict[str, Any]], event_type: str, mode: str,
                         actor_table: Any) -> str:
@@ -293,7 +307,9 @@ class _Page:
     correction_status: Any
 
 
-def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[str]) -> _Page:
+def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[str],
+            heads: Collection[str] = RECORD_HEADS) -> _Page:
+    """The page; `heads` (the model's) decide which table columns and correction fields it shows."""
     from eventcoder.serve.examples import EXAMPLES
 
     gr.Markdown("# eventcoder\nPaste a news article: every sentence gets its event type (PLOVER), "
@@ -312,8 +328,11 @@ def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[st
     status = gr.Markdown(elem_id="status")
     marked = gr.HighlightedText(label="One sentence a line: its event type, then its actors by role",
                                 color_map=ROLE_COLORS, show_legend=True, elem_id="highlighted")
-    table = gr.Dataframe(headers=TABLE_HEADERS, label="Per sentence", wrap=True, interactive=False,
-                         elem_id="sentences", column_widths=["4%", "38%", "10%", "8%", "9%", "21%", "10%"])
+    columns = table_columns(heads)
+    widths = [float(TABLE_COLUMNS[i][0].rstrip("%")) for i in columns]
+    table = gr.Dataframe(headers=[TABLE_HEADERS[i] for i in columns], label="Per sentence", wrap=True,
+                         interactive=False, elem_id="sentences",
+                         column_widths=[f"{w * 100 / sum(widths):.0f}%" for w in widths])
     with gr.Row():
         csv_file = gr.File(label="CSV", elem_id="download-csv")
         jsonl_file = gr.File(label="JSONL", elem_id="download-jsonl")
@@ -321,11 +340,14 @@ def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[st
     with gr.Accordion("Correct a sentence and retrain", open=False, elem_id="corrections"):
         sentence_pick = gr.Dropdown(label="Sentence", choices=[], elem_id="sentence-pick")
         with gr.Row():
-            fixed_event = gr.Dropdown(label="Event type", choices=event_labels, elem_id="fixed-event")
-            fixed_mode = gr.Textbox(label="Mode (optional; e.g. violence or THREATEN/violence)", elem_id="fixed-mode")
+            fixed_event = gr.Dropdown(label="Event type", choices=event_labels, elem_id="fixed-event",
+                                      visible=bool(event_labels))
+            fixed_mode = gr.Textbox(label="Mode (optional; e.g. violence or THREATEN/violence)", elem_id="fixed-mode",
+                                    visible=bool(event_labels))
         actor_table = gr.Dataframe(headers=ACTOR_HEADERS, label=f"Actors (roles: {', '.join(roles)}; "
-                                   f"stances: {', '.join(stances)})", interactive=True, elem_id="fixed-actors",
-                                   datatype=["str", "number", "number", "str", "str"])
+                                   f"stances: {', '.join(stances) or 'none (this model codes no stance)'})",
+                                   interactive=True, elem_id="fixed-actors",
+                                   datatype=["str", "number", "number", "str", "str"], visible=bool(roles))
         with gr.Row():
             save = gr.Button("Save correction", elem_id="save-correction")
             retrain = gr.Button("Retrain on corpus + corrections", elem_id="retrain")
@@ -363,7 +385,8 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
     labels = label_sets_of(holder.predictor)
     actions = PageActions(holder, corrections_path, retrain, max_chars)
     with gr.Blocks(title="eventcoder") as demo:
-        page = _layout(gr, list(labels.event_types or []), list(labels.roles or []), list(labels.stances or []))
+        page = _layout(gr, list(labels.event_types or []), list(labels.roles or []), list(labels.stances or []),
+                       heads=getattr(holder.predictor, "heads", RECORD_HEADS))
         _connect(gr, page, actions)
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo

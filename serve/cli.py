@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,14 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
+    p.add_argument("--labels-from-data", action="store_true",
+                   help="every head's labels come from the training data (the config's label lists are ignored); "
+                        "the config's dev, test and selection files are not used unless given here "
+                        "(dev is then held out of the training data), and epochs, learning rate and early "
+                        "stopping are chosen by data size unless given")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="start from a trained eventcoder model directory (e.g. models/default): its encoder, and "
+                        "every head whose labels equal the new ones; the other heads start fresh")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model directory (the old one is kept beside it as DIR.previous-TIME)")
@@ -145,7 +154,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     named = dict(train_file=args.train_file, dev_file=args.dev_file, test_file=args.test_file,
                  output_dir=args.output_dir, base_model=args.base_model, epochs=args.epochs, seed=args.seed,
                  batch_size=args.batch_size, learning_rate=args.learning_rate,
-                 extra_train_files=args.extra_train_files)
+                 extra_train_files=args.extra_train_files, init_from=args.init_from)
+    if args.labels_from_data:
+        # a new label set: the config's labels, its (PLOVER) dev, test and selection files and the schedule
+        # tuned for them do not apply; epochs, rate and patience are chosen by data size (TrainConfig)
+        own = {"dev_file": "", "test_file": "", "selection_file": "", "evaluate_epochs": [],
+               "epochs": "", "learning_rate": "", "patience": "",  # "": unset (by data size)
+               **{f"labels.{head}": [] for head in ("event_types", "roles", "stances", "actor_types", "modes")}}
+        if "name" not in overrides:
+            own["name"] = re.sub(r"[^\w.-]", "-", Path(args.output_dir or config.output_dir).name) or "custom"
+        config = config.override(**own)
     config = config.override(**{**overrides, **{k: v for k, v in named.items() if v is not None}})
     if args.no_onnx:
         config = config.override(export_onnx=False)
@@ -171,7 +189,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     predictor = Predictor.from_pretrained(args.model, backend=args.backend)
     records = read_labeled_file(args.data)
-    unknown = unknown_labels(records, label_sets_of(predictor))
+    # a head the model does not have is not scored: its gold labels do not stop the run
+    unknown = unknown_labels(records, label_sets_of(predictor, absent_any=True))
     if unknown and not args.skip_unknown:
         source, field, label = unknown[0]
         lines = len({s for s, _, _ in unknown})

@@ -24,7 +24,9 @@ def correction_record(text: str, event_type: str, mode: str, actors: list[dict[s
     Each actor has text-relative `start`/`end` (whole numbers), a `role`, optionally a `stance` and
     a `text`: when the text was edited and no longer matches the offsets, the offsets follow the text
     (its occurrence nearest the old start). `mode` may be written as the page shows it
-    (`THREATEN/violence`) or bare (`violence`). Raises ValueError with a message for the page."""
+    (`THREATEN/violence`) or bare (`violence`). A head the model lacks (its labels `[]`) is left out of
+    the record: no event type, no actors, no stance entries. Raises ValueError with a message for the page."""
+    labels = labels or LabelSets()
     mode = _bare_mode(event_type, (mode or "").strip())
     cleaned_actors, stance = [], []
     for i, actor in enumerate(actors):
@@ -43,11 +45,17 @@ def correction_record(text: str, event_type: str, mode: str, actors: list[dict[s
             entry["type"] = str(actor["type"])
         cleaned_actors.append(entry)
         stance.append({"target": text[start:end], "stance": str(actor.get("stance") or "NONE").strip()})
-    record: dict[str, Any] = {"text": text, "event_type": event_type, "actors": cleaned_actors, "stance": stance}
+    record: dict[str, Any] = {"text": text}
+    if labels.event_types != [] or event_type:
+        record["event_type"] = event_type
+    if labels.roles != [] or cleaned_actors:
+        record["actors"] = cleaned_actors
+    if labels.stances != []:
+        record["stance"] = stance
     if mode:
         record["mode"] = mode
     try:
-        validate_record(record, labels or LabelSets(), source="correction")
+        validate_record(record, labels, source="correction")
     except DataError as err:
         raise ValueError(f"field '{err.field}': {err.message}") from None
     return record

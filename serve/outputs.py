@@ -40,7 +40,8 @@ def parts_path(output: Path) -> Path:
 
 def flat_row(record: dict[str, Any]) -> dict[str, Any]:
     """A prediction record with its nested fields as JSON strings (CSV and Parquet)."""
-    row = {k: record.get(k, "") for k in CSV_FIELDS}  # `part` is only on pieces of an overlong sentence
+    # `part` is only on pieces of an overlong sentence; a head the model lacks leaves its columns empty
+    row = {k: record.get(k, "" if k == "part" else None) for k in CSV_FIELDS}
     return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for k, v in row.items()}
 
 

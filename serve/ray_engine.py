@@ -267,7 +267,7 @@ def score_files_ray(options: ScoreOptions, address: str | None = None, num_worke
                     ready = waiting.pop(following)
                     records = json.loads(ready["records"])
                     writer.write(records)
-                    counts.update(r["event_type"] for r in records)
+                    counts.update(r["event_type"] for r in records if "event_type" in r)
                     sentences += len(records)
                     done += int(ready["documents"])
                     progress.update(done, sentences, time.perf_counter() - started)

@@ -171,7 +171,7 @@ def score_files(options: ScoreOptions, predictor: Any = None) -> ScoreResult:
             plan.output.parent.mkdir(parents=True, exist_ok=True)
             writer = ChunkWriter(plan.output, committed, resuming, csv_raw=options.csv_raw)
         writer.write(records)
-        counts.update(r["event_type"] for r in records)
+        counts.update(r["event_type"] for r in records if "event_type" in r)  # none without an event head
         committed.documents = consumed
         committed.scored += len(docs)
         committed.sentences += len(records)

@@ -1,4 +1,5 @@
-"""ONNX export: the int8 smoothing keeps the function, fixes outlier channels, and the default choice rule."""
+"""ONNX export: the int8 smoothing keeps the function, fixes outlier channels, the int8 graph is static,
+and the default choice rule."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from eventcoder.model.export import calibration_batches, choose_default_onnx, quantize_int8, smooth_for_int8
+from eventcoder.model.export import (
+    calibration_batches, choose_default_onnx, quantize_int8, quantize_int8_dynamic, smooth_for_int8,
+)
 from eventcoder.model.tokenization import load_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,13 +56,17 @@ def test_smoothing_keeps_the_function_and_shares_one_scale_between_readers(tmp_p
     assert sorted(n.input[0] for n in muls) == ["x", "y"]  # one per input tensor, not one per MatMul
 
 
-def test_smoothing_makes_int8_closer_to_fp32_when_a_channel_is_loud(tmp_path: Path) -> None:
+@pytest.mark.parametrize("static", [True, False])
+def test_smoothing_makes_int8_closer_to_fp32_when_a_channel_is_loud(tmp_path: Path, static: bool) -> None:
     rng = np.random.default_rng(1)
     _two_matmul_graph(tmp_path / "g.onnx", rng)
     calibration = [{"x": _inputs_with_an_outlier_channel(rng, 8)} for _ in range(4)]
     smooth_for_int8(tmp_path / "g.onnx", tmp_path / "s.onnx", calibration, alpha=0.8)
-    quantize_int8(tmp_path / "g.onnx", tmp_path / "g8.onnx")
-    quantize_int8(tmp_path / "s.onnx", tmp_path / "s8.onnx")
+    for name in ("g", "s"):
+        if static:
+            quantize_int8(tmp_path / f"{name}.onnx", tmp_path / f"{name}8.onnx", calibration)
+        else:
+            quantize_int8_dynamic(tmp_path / f"{name}.onnx", tmp_path / f"{name}8.onnx")
     x = _inputs_with_an_outlier_channel(rng, 16)
     reference = _outputs(tmp_path / "g.onnx", x)
 
@@ -67,6 +74,17 @@ def test_smoothing_makes_int8_closer_to_fp32_when_a_channel_is_loud(tmp_path: Pa
         return float(np.mean([np.abs(o - r).mean() / np.abs(r).mean() for o, r in zip(_outputs(path, x), reference)]))
 
     assert error(tmp_path / "s8.onnx") < 0.6 * error(tmp_path / "g8.onnx")
+
+
+def test_static_int8_quantizes_the_weight_matmuls_with_constant_scales(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    _two_matmul_graph(tmp_path / "g.onnx", rng)
+    quantize_int8(tmp_path / "g.onnx", tmp_path / "g8.onnx", [{"x": _inputs_with_an_outlier_channel(rng, 8)}])
+    graph = onnx.load(str(tmp_path / "g8.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert "DynamicQuantizeLinear" not in ops and ops.count("QuantizeLinear") == 2  # x and y, not the outputs
+    constants = {init.name for init in graph.initializer}
+    assert all(name in constants for n in graph.node if n.op_type == "QuantizeLinear" for name in n.input[1:])
 
 
 def test_calibration_batches_are_padded_by_length(trained_model: Path) -> None:
@@ -93,6 +111,7 @@ def test_training_records_the_int8_check(trained_model: Path) -> None:
     assert not (trained_model / "model.smoothed.onnx").exists()
 
 
+@pytest.mark.integration
 def test_export_command_rewrites_both_graphs_and_checks_int8(trained_model: Path, tmp_path: Path,
                                                              tiny_corpus: dict[str, Path]) -> None:
     import shutil

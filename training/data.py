@@ -47,9 +47,18 @@ class LabeledSentence:
         return self.text[actor.start : actor.end]
 
 
+class UnknownLabelError(DataError):
+    """A label outside a head's list; `head` names the list (a LabelSets field) so a caller can add a hint."""
+
+    def __init__(self, path: str | Path, line: int, field: str, message: str, head: str) -> None:
+        super().__init__(path, line, field, message)
+        self.head = head
+
+
 @dataclass
 class LabelSets:
-    """The labels a config allows; None for a head means "take them from the data"."""
+    """The labels a config allows; None for a head means "take them from the data", an empty list
+    that the head does not exist (no label of it is accepted)."""
 
     event_types: list[str] | None = None
     roles: list[str] | None = None
@@ -126,12 +135,13 @@ def read_labeled_file(path: str | Path, labels: LabelSets | None = None) -> list
     return records
 
 
-def _check_label(path: Path, line: int, field: str, value: Any, allowed: list[str] | None) -> str:
+def _check_label(path: Path, line: int, field: str, value: Any, allowed: list[str] | None, head: str) -> str:
     if not isinstance(value, str) or not value:
         raise DataError(path, line, field, f"expected a label string, got {short(repr(value))}")
     if allowed is not None and value not in allowed:
-        raise DataError(path, line, field,
-                        f"unknown label {short(repr(value))} (the config allows {short(', '.join(allowed), 300)})")
+        known = (f"the config allows {short(', '.join(allowed), 300)}" if allowed
+                 else "this head has no labels: the training data has none")
+        raise UnknownLabelError(path, line, field, f"unknown label {short(repr(value))} ({known})", head)
     return value
 
 
@@ -144,7 +154,7 @@ def _validate(path: Path, line: int, row: dict[str, Any], labels: LabelSets) -> 
         raise DataError(path, line, TEXT_FIELD, problem)
     event_type = row.get("event_type")
     if event_type is not None:
-        event_type = _check_label(path, line, "event_type", event_type, labels.event_types)
+        event_type = _check_label(path, line, "event_type", event_type, labels.event_types, "event_types")
     mode = row.get("mode")
     mode = None if mode in (None, "") else mode
     if mode is not None:
@@ -153,7 +163,7 @@ def _validate(path: Path, line: int, row: dict[str, Any], labels: LabelSets) -> 
         if event_type is None:
             raise DataError(path, line, "mode", "a mode needs an event_type")
         allowed_modes = labels.modes
-        _check_label(path, line, "mode", f"{event_type}/{mode}", allowed_modes)
+        _check_label(path, line, "mode", f"{event_type}/{mode}", allowed_modes, "modes")
     actors = _validate_actors(path, line, row.get("actors"), text, labels)
     stance = _validate_stance(path, line, row.get("stance"), labels)
     return LabeledSentence(text, event_type, mode, actors, stance, f"{path.name}:{line}")
@@ -175,10 +185,10 @@ def _validate_actors(path: Path, line: int, raw: Any, text: str, labels: LabelSe
         if not 0 <= start < end <= len(text):
             raise DataError(path, line, f"{field}.start",
                             f"offsets {start}:{end} fall outside the text (length {len(text)})")
-        role = _check_label(path, line, f"{field}.role", item.get("role"), labels.roles)
+        role = _check_label(path, line, f"{field}.role", item.get("role"), labels.roles, "roles")
         actor_type = item.get("type") or None
         if actor_type is not None:
-            _check_label(path, line, f"{field}.type", actor_type, labels.actor_types)
+            _check_label(path, line, f"{field}.type", actor_type, labels.actor_types, "actor_types")
         country = item.get("country")
         if country is not None and not isinstance(country, str):
             raise DataError(path, line, f"{field}.country", "expected a string")
@@ -207,20 +217,21 @@ def _validate_stance(path: Path, line: int, raw: Any, labels: LabelSets) -> list
         problem = text_problem(target)
         if problem:
             raise DataError(path, line, f"{field}.target", problem)
-        stance = _check_label(path, line, f"{field}.stance", item.get("stance"), labels.stances)
+        stance = _check_label(path, line, f"{field}.stance", item.get("stance"), labels.stances, "stances")
         result.append(StanceLabel(target, stance))
     return result
 
 
 def derive_label_sets(records: list[LabeledSentence], configured: LabelSets) -> LabelSets:
-    """Fill the heads the config left open with the labels seen in the data (sorted)."""
+    """Fill the heads the config left open with the labels seen in the data (sorted); a head with no
+    label in the config nor in the data gets [] and is left out of the model."""
     def seen(values: Any) -> list[str]:
         return sorted({v for v in values if v})
 
     return LabelSets(
         event_types=configured.event_types or seen(r.event_type for r in records),
         roles=configured.roles or seen(a.role for r in records for a in (r.actors or [])),
-        stances=configured.stances or seen(s.stance for r in records for s in (r.stance or [])) or ["NONE"],
+        stances=configured.stances or seen(s.stance for r in records for s in (r.stance or [])),
         actor_types=configured.actor_types or seen(a.type for r in records for a in (r.actors or [])),
         modes=configured.modes or seen(f"{r.event_type}/{r.mode}" for r in records if r.mode),
     )
@@ -232,11 +243,16 @@ def validate_record(row: dict[str, Any], labels: LabelSets, source: str = "recor
     return _validate(Path(source), 1, row, labels)
 
 
-def label_sets_of(predictor: Any) -> LabelSets:
-    """The labels a served model knows, read from its directory (through its Predictor)."""
+def label_sets_of(predictor: Any, absent_any: bool = False) -> LabelSets:
+    """The labels a served model knows, read from its directory (through its Predictor). A head the
+    model lacks gets [] (nothing accepted); with `absent_any`, None (anything accepted: `evaluate`
+    does not score such a head, so its gold labels are no reason to stop)."""
+    absent: list[str] | None = None if absent_any else []
     roles = sorted({label[2:] for label in predictor.bio_id2label.values() if label != "O"})
-    return LabelSets(event_types=list(predictor.event_labels), roles=roles, stances=list(predictor.stance_labels),
-                     actor_types=list(predictor.type_labels) or None, modes=list(predictor.mode_labels))
+    return LabelSets(event_types=list(predictor.event_labels) or absent,
+                     roles=roles or absent, stances=list(predictor.stance_labels) or absent,
+                     actor_types=list(predictor.type_labels) or None,
+                     modes=list(predictor.mode_labels) if predictor.event_labels else absent)
 
 
 def unknown_labels(records: list[LabeledSentence], labels: LabelSets) -> list[tuple[str, str, str]]:

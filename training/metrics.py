@@ -116,7 +116,7 @@ def evaluate_predictor(predictor: Any, records: Sequence[LabeledSentence]) -> di
             report["mode"].pop("confusion_matrix")
 
     with_actors = [(r, o) for r, o in zip(records, outputs) if r.actors is not None]
-    if with_actors:
+    if with_actors and predictor.bio_id2label:
         roles = [label[2:] for label in predictor.bio_id2label.values() if label.startswith("B-")]
         report["actors"] = span_report(
             [{(a.start, a.end, a.role) for a in r.actors or []} for r, _ in with_actors],
@@ -141,6 +141,9 @@ def evaluate_predictor(predictor: Any, records: Sequence[LabeledSentence]) -> di
                 country_hits += resolve_country(r.text, actor.start, actor.end) == actor.country
     if stance_gold:
         report["stance"] = classification_report(stance_gold, stance_pred, predictor.stance_labels)
+    targets_report = free_text_stance_report(predictor, records)
+    if targets_report is not None:
+        report["stance_targets"] = targets_report
     if type_gold:
         report["actor_type"] = classification_report(type_gold, type_pred, predictor.type_labels)
     if country_total:
@@ -149,10 +152,32 @@ def evaluate_predictor(predictor: Any, records: Sequence[LabeledSentence]) -> di
     return report
 
 
+def free_text_stance_report(predictor: Any, records: Sequence[LabeledSentence]) -> dict[str, Any] | None:
+    """Stance on the gold free-text targets (stance entries whose target is no actor span of the line),
+    coded as a caller's targets are (`predict(..., targets=...)`, one sentence per line); None when the
+    lines have none or the model has no stance head. A stance-only data set is scored here."""
+    if not predictor.stance_labels:
+        return None
+    lines = [(r, [s for s in r.stance or [] if s.target not in {r.actor_text(a) for a in r.actors or []}
+                  and s.stance in predictor.stance_labels]) for r in records]
+    lines = [(r, entries) for r, entries in lines if entries]
+    if not lines:
+        return None
+    predicted = predictor.predict([r.text for r, _ in lines], targets=[[s.target for s in e] for _, e in lines],
+                                  split=False, cut_long=False)
+    gold, guess = [], []
+    for (_, entries), record in zip(lines, predicted):
+        by_target = {p.target: p.stance for p in record.stance or []}
+        for entry in entries:
+            gold.append(entry.stance)
+            guess.append(by_target.get(entry.target.strip(), "NONE"))
+    return classification_report(gold, guess, predictor.stance_labels)
+
+
 def summarize(report: dict[str, Any]) -> dict[str, float]:
     """The headline figure of each head."""
     summary: dict[str, float] = {}
-    for head in ("event_type", "mode", "stance", "actor_type"):
+    for head in ("event_type", "mode", "stance", "stance_targets", "actor_type"):
         if head in report:
             summary[f"{head}_macro_f1"] = round(report[head]["macro_f1"], 4)
     if "event_type" in report:
@@ -166,8 +191,10 @@ def summarize(report: dict[str, Any]) -> dict[str, float]:
 
 
 def selection_score(summary: dict[str, float]) -> float:
-    """The figure the best epoch is chosen by: the mean of the three core heads."""
-    keys = ("event_type_macro_f1", "actors_micro_f1", "stance_macro_f1")
+    """The figure the best epoch is chosen by: the mean of the three core heads (those the data scores).
+    Stance is its score on actor spans, else (a data set without actors) on free-text targets."""
+    keys = ("event_type_macro_f1", "actors_micro_f1",
+            "stance_macro_f1" if "stance_macro_f1" in summary else "stance_targets_macro_f1")
     values = [summary[k] for k in keys if k in summary]
     return float(np.mean(values)) if values else 0.0
 

@@ -32,7 +32,9 @@ from eventcoder.model.tokenization import (
 )
 from eventcoder.training.config import TrainConfig, resolve_base_model
 from eventcoder.training.precision import choose_precision
-from eventcoder.training.data import LabeledSentence, LabelSets, derive_label_sets, read_labeled_file
+from eventcoder.training.data import (
+    DataError, LabeledSentence, LabelSets, UnknownLabelError, derive_label_sets, read_labeled_file,
+)
 from eventcoder.training.metrics import evaluate_predictor, selection_score
 
 log = logging.getLogger(__name__)
@@ -60,29 +62,37 @@ class TrainResult:
     seconds: float
 
 
+LABELS_HINT = "add --labels-from-data, or use --config configs/custom.yaml"
+
+
 def build_label_maps(label_sets: LabelSets) -> dict[str, LabelMap]:
-    maps = {
-        EVENT_HEAD: LabelMap(list(label_sets.event_types or [])),
-        ACTOR_HEAD: LabelMap(bio_label_names(label_sets.roles or [])),
-        STANCE_HEAD: LabelMap(list(label_sets.stances or ["NONE"])),
-    }
-    if label_sets.modes:
-        maps[MODE_HEAD] = LabelMap(list(label_sets.modes))
-    if label_sets.actor_types:
-        maps[ACTOR_TYPE_HEAD] = LabelMap(list(label_sets.actor_types))
+    """One label map per head that has labels; a head without any is absent from the model (mode
+    needs the event head, actor type the actor head)."""
+    maps: dict[str, LabelMap] = {}
+    if label_sets.event_types:
+        maps[EVENT_HEAD] = LabelMap(list(label_sets.event_types))
+        if label_sets.modes:
+            maps[MODE_HEAD] = LabelMap(list(label_sets.modes))
+    if label_sets.roles:
+        maps[ACTOR_HEAD] = LabelMap(bio_label_names(label_sets.roles))
+        if label_sets.actor_types:
+            maps[ACTOR_TYPE_HEAD] = LabelMap(list(label_sets.actor_types))
+    if label_sets.stances:
+        maps[STANCE_HEAD] = LabelMap(list(label_sets.stances))
     return maps
 
 
 def make_features(record: LabeledSentence, tokenizer: Tokenizer, maps: dict[str, LabelMap]) -> Features:
     encoding = tokenizer.encode(record.text)
-    event = maps[EVENT_HEAD].label2id[record.event_type] if record.event_type else IGNORE_INDEX
+    event = maps[EVENT_HEAD].label2id[record.event_type] if record.event_type and EVENT_HEAD in maps else IGNORE_INDEX
     mode = IGNORE_INDEX
     if record.mode and MODE_HEAD in maps:
         mode = maps[MODE_HEAD].label2id.get(f"{record.event_type}/{record.mode}", IGNORE_INDEX)
-    spans_for_bio = None if record.actors is None else [(a.start, a.end, a.role) for a in record.actors]
-    bio = align_bio_labels(encoding, spans_for_bio, maps[ACTOR_HEAD].label2id)
+    spans_for_bio = None if record.actors is None or ACTOR_HEAD not in maps else [
+        (a.start, a.end, a.role) for a in record.actors]
+    bio = align_bio_labels(encoding, spans_for_bio, maps[ACTOR_HEAD].label2id if ACTOR_HEAD in maps else {})
     stance_of = {s.target: s.stance for s in record.stance or []}
-    stance_ids = maps[STANCE_HEAD].label2id
+    stance_ids = maps[STANCE_HEAD].label2id if STANCE_HEAD in maps else {}
     type_ids = maps[ACTOR_TYPE_HEAD].label2id if ACTOR_TYPE_HEAD in maps else {}
     spans: list[tuple[int, int, int, int]] = []
     span_stances: list[tuple[str, int]] = []
@@ -97,8 +107,17 @@ def make_features(record: LabeledSentence, tokenizer: Tokenizer, maps: dict[str,
             spans.append((tokens[0], tokens[1], stance, type_id))
         if stance != IGNORE_INDEX:
             span_stances.append((text, stance))
-    pair_stances = [(s.target, stance_ids[s.stance]) for s in record.stance or []
-                    if s.target not in actor_texts and s.stance in stance_ids]
+    pair_stances: list[tuple[str, int]] = []
+    for label in record.stance or []:
+        if label.target in actor_texts or label.stance not in stance_ids:
+            continue
+        # a free-text target the sentence names is read from the sentence's own pass, as `predict` reads it
+        place = find_target(record.text, label.target)
+        tokens = char_span_to_tokens(encoding, *place) if place else None
+        if tokens is not None:
+            spans.append((tokens[0], tokens[1], stance_ids[label.stance], IGNORE_INDEX))
+        else:
+            pair_stances.append((label.target, stance_ids[label.stance]))
     return Features(record.text, encoding, event, mode, bio, spans, pair_stances, span_stances)
 
 
@@ -155,6 +174,8 @@ class MultiTaskTrainer:
         self.progress = progress
         self.callback = callback
         self.precision = choose_precision(config.bf16)
+        self.schedule: dict[str, Any] | None = None       # set by `train` (TrainConfig.schedule_for)
+        self.init_report: dict[str, Any] | None = None    # set by `_build` with init_from
 
     # ------------------------------------------------------------------ main
     def train(self) -> TrainResult:
@@ -162,8 +183,17 @@ class MultiTaskTrainer:
         started = time.perf_counter()
         self._seed()
         self._say(f"training precision: {self.precision.name} ({self.precision.reason})")
-        base_dir = resolve_base_model(self.config.base_model)
-        run = self._build(self.load_data(), base_dir)
+        data = self.load_data()
+        self.schedule = self.config.schedule_for(len(data.train))
+        # the chosen values go into the saved training_config.yaml, so the run can be repeated as it was
+        self.config = self.config.override(epochs=self.schedule["epochs"], learning_rate=self.schedule["learning_rate"],
+                                           patience=self.schedule["patience"])
+        if self.schedule["small_data_recipe"]:
+            self._say(f"small data ({len(data.train)} training sentences): {self.config.epochs} epochs, "
+                      f"learning rate {self.config.learning_rate:g}, early stopping after {self.config.patience} "
+                      "epochs without improvement (set epochs to choose yourself)")
+        base_dir = self.config.init_from or resolve_base_model(self.config.base_model)
+        run = self._build(data, base_dir)
         fit = self._fit(run)
         train_seconds = time.perf_counter() - started
         metrics = self._final_metrics(run, fit, train_seconds)
@@ -194,19 +224,32 @@ class MultiTaskTrainer:
             event_types=c.labels.event_types or None, roles=c.labels.roles or None,
             stances=c.labels.stances or None, actor_types=c.labels.actor_types or None,
             modes=c.labels.modes or None)
-        train = read_labeled_file(c.train_file, configured)
+
+        def read(path: str, labels: LabelSets) -> list[LabeledSentence]:
+            try:
+                return read_labeled_file(path, labels)
+            except UnknownLabelError as err:
+                if getattr(configured, err.head) is None:  # the head's labels came from the data: no hint helps
+                    raise
+                raise UnknownLabelError(err.path, err.line, err.field, f"{err.message}; to train on your own "
+                                        f"labels, {LABELS_HINT}", err.head) from None
+
+        train = read(c.train_file, configured)
         for extra in c.extra_train_files:
             if Path(extra).is_file() and Path(extra).stat().st_size > 0:
-                train.extend(read_labeled_file(extra, configured))
+                train.extend(read(extra, configured))
         label_sets = derive_label_sets(train, configured)
+        if not build_label_maps(label_sets):
+            raise DataError(c.train_file, 0, "file", "no line has an event_type, actors with roles or stance "
+                            "labels: there is nothing to learn")
         if c.dev_file:
-            dev, dev_source = read_labeled_file(c.dev_file, label_sets), c.dev_file
+            dev, dev_source = read(c.dev_file, label_sets), c.dev_file
         else:
             train, dev = holdout_split(train, c.dev_fraction, c.seed)
             dev_source = f"{len(dev)} sentences ({c.dev_fraction:.0%}) held out of {c.train_file}, stratified by event type, seed {c.seed}"
             self._say(f"no dev file: {dev_source}")
-        selection = read_labeled_file(c.selection_file, label_sets) if c.selection_file else dev
-        test = read_labeled_file(c.test_file, label_sets) if c.test_file else []
+        selection = read(c.selection_file, label_sets) if c.selection_file else dev
+        test = read(c.test_file, label_sets) if c.test_file else []
         return TrainingData(train, dev, selection, test, label_sets, dev_source)
 
     def _build(self, data: TrainingData, base_dir: str) -> _Run:
@@ -217,7 +260,14 @@ class MultiTaskTrainer:
         hf_tokenizer = AutoTokenizer.from_pretrained(base_dir)
         tokenizer: Tokenizer = configure_tokenizer(hf_tokenizer.backend_tokenizer, c.max_length)
         features = [make_features(r, tokenizer, maps) for r in data.train]
-        network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
+        if c.init_from:
+            network, copied = network_from_model(c.init_from, maps, dropout=c.dropout)
+            self.init_report = {"model": c.init_from, "heads_copied": copied,
+                                "heads_fresh": [name for name in maps if name not in copied]}
+            self._say(f"starting from {c.init_from}: its encoder, and the heads {', '.join(copied) or '(none)'} "
+                      "(same labels); the other heads start fresh")
+        else:
+            network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
         # the build stamp tells a retrained model from the one before it in every prediction record
         version = f"{c.version}+{time.strftime('%Y%m%d.%H%M%S')}"
         metadata = ModelMetadata(name=c.name, version=version, max_length=c.max_length, label_maps=maps,
@@ -227,8 +277,8 @@ class MultiTaskTrainer:
             # half of MiniLM's weights are the word embeddings; not updating them saves time per step
             network.encoder.get_input_embeddings().weight.requires_grad_(False)
         freeze_lower_layers(network, c.freeze_lower_layers)
-        return _Run(data, maps, hf_tokenizer, tokenizer, features, network, metadata,
-                    maps[STANCE_HEAD].label2id.get("NONE", -1))
+        none_stance = maps[STANCE_HEAD].label2id.get("NONE", -1) if STANCE_HEAD in maps else -1
+        return _Run(data, maps, hf_tokenizer, tokenizer, features, network, metadata, none_stance)
 
     def _fit(self, run: _Run) -> _Fit:
         """The epochs; the network ends holding the weights of the epoch that scored best on the
@@ -246,6 +296,7 @@ class MultiTaskTrainer:
         history: list[dict[str, Any]] = []
         best_score, best_state, best_report, best_epoch = -1.0, None, None, 0
         step = 0
+        assert c.epochs is not None  # resolved by `train` (TrainConfig.schedule_for)
         for epoch in range(1, c.epochs + 1):
             network.train()
             epoch_started = time.perf_counter()
@@ -283,6 +334,12 @@ class MultiTaskTrainer:
             log.info(message)
             if self.progress:
                 tqdm.write(message, file=sys.stderr)
+            scored = "dev" in entry or "selection" in entry
+            if c.patience and scored and epoch - best_epoch >= c.patience and epoch < c.epochs:
+                entry["early_stop"] = True
+                self._say(f"early stop after epoch {epoch}: no better {'selection' if c.selection_file else 'dev'} "
+                          f"score for {c.patience} epochs (best: epoch {best_epoch})")
+                break
         if best_state is not None:
             network.load_state_dict(best_state)
         return _Fit(history, best_epoch, best_report)
@@ -293,7 +350,9 @@ class MultiTaskTrainer:
                                    "train_seconds": round(train_seconds, 1),
                                    "precision": {"bf16": self.precision.bf16, "reason": self.precision.reason},
                                    "train_sentences": len(data.train), "dev_sentences": len(data.dev),
-                                   "dev_source": data.dev_source}
+                                   "dev_source": data.dev_source,
+                                   **({"schedule": self.schedule} if self.schedule else {}),
+                                   **({"init_from": self.init_report} if self.init_report else {})}
         dev_report = fit.best_report
         if c.selection_file and fit.best_report is not None:
             metrics["selection"] = {"file": c.selection_file, "summary": fit.best_report["summary"]}
@@ -302,7 +361,19 @@ class MultiTaskTrainer:
             metrics["dev"] = dev_report
         if data.test:
             metrics["test"] = evaluate_predictor(self._predictor(run), data.test)
+        if c.challenge_dir and Path(c.challenge_dir).is_dir():
+            metrics["challenge"] = self._challenge(run, Path(c.challenge_dir))
         return metrics
+
+    def _challenge(self, run: _Run, directory: Path) -> dict[str, Any]:
+        """The challenge suite's report half, per capability (skipped, with the reason, when its labels
+        are not the model's: a model trained on other label sets)."""
+        from eventcoder.training.challenge import evaluate as evaluate_challenge, halves, load_cases
+
+        try:
+            return evaluate_challenge(self._predictor(run), halves(load_cases(directory))["report"])
+        except ValueError as err:
+            return {"skipped": str(err)}
 
     # ---------------------------------------------------------------- pieces
     def _step(self, run: _Run, batch: list[Features], rng: random.Random) -> torch.Tensor:
@@ -478,18 +549,43 @@ def freeze_lower_layers(network: EventCoderNetwork, layers: int) -> None:
             parameter.requires_grad_(False)
 
 
+def network_from_model(model_dir: str | Path, maps: dict[str, LabelMap], dropout: float = 0.1
+                       ) -> tuple[EventCoderNetwork, list[str]]:
+    """A network on the encoder of a trained model directory (`--init-from`): every head whose label list
+    equals the new one's keeps its trained weights, the others start fresh. Returns it and the heads copied."""
+    from safetensors.torch import load_file
+
+    from eventcoder.model.directory import WEIGHTS_FILE, ModelDirectoryError, read_metadata
+
+    metadata = read_metadata(model_dir)
+    network = EventCoderNetwork.from_encoder_config(metadata.encoder_config, head_sizes(maps), dropout)
+    copied = [name for name, label_map in maps.items()
+              if name in metadata.label_maps and metadata.label_maps[name].labels == label_map.labels]
+    state = load_file(str(Path(model_dir) / WEIGHTS_FILE))
+    wanted = {k: v for k, v in state.items() if not k.startswith("heads.") or k.split(".")[1] in copied}
+    missing, _ = network.load_state_dict(wanted, strict=False)
+    lacking = [k for k in missing if not k.startswith("heads.")]
+    if lacking:
+        raise ModelDirectoryError(f"{model_dir}/{WEIGHTS_FILE} does not hold the encoder its eventcoder.json "
+                                  f"describes (missing {sorted(lacking)[:5]})")
+    return network, copied
+
+
 def head_weights_numpy(network: EventCoderNetwork) -> dict[str, np.ndarray]:
     """The heads' weights as NumPy arrays, named as in the model directory (without 'heads.')."""
     return {k[len("heads."):]: v.detach().float().numpy().copy()
             for k, v in network.state_dict().items() if k.startswith("heads.")}
 
 
+HEAD_DESCRIPTIONS = {EVENT_HEAD: "event type", MODE_HEAD: "event mode", ACTOR_HEAD: "actors with roles",
+                     STANCE_HEAD: "stance", ACTOR_TYPE_HEAD: "actor type"}
+
+
 def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, Any]) -> str:
     lines = [
         f"# eventcoder model `{metadata.tag}`", "",
-        "Codes news sentences: event type, actors with roles, stance toward each actor"
-        + (", event mode and actor type." if MODE_HEAD in metadata.label_maps else "."), "",
-        f"- Base encoder: `{config.base_model}`",
+        "Codes news sentences: " + ", ".join(HEAD_DESCRIPTIONS[name] for name in metadata.label_maps) + ".", "",
+        f"- Base encoder: `{config.base_model}`" if not config.init_from else f"- Started from the model `{config.init_from}`",
         f"- Trained on: `{config.train_file}` ({metrics.get('train_sentences')} sentences"
         + (f" + {', '.join(config.extra_train_files)}" if config.extra_train_files else "") + ")",
         f"- Dev set: {metrics.get('dev_source') or config.dev_file} ({metrics.get('dev_sentences')} sentences); "
@@ -505,6 +601,12 @@ def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, 
         if split in metrics:
             lines += ["", f"## {split} metrics", ""]
             lines += [f"- {k}: {v}" for k, v in metrics[split]["summary"].items()]
+    if metrics.get("challenge", {}).get("capabilities"):
+        from eventcoder.training.challenge import markdown_table
+
+        lines += ["", "## Challenge suite (report half, never trained on)", "",
+                  "Event-type accuracy / actor roles F1 at IoU >= 0.5 / stance macro-F1 on gold spans:", "",
+                  markdown_table({"this model": metrics["challenge"]})]
     lines += ["", "## Limits", "",
               "Trained on hand-written wire-style English sentences; expect lower accuracy on other",
               "registers and languages. One event type per sentence (the main event).", ""]
