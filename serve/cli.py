@@ -158,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.labels_from_data:
         # a new label set: the config's labels, its (PLOVER) dev, test and selection files and the schedule
         # tuned for them do not apply; epochs, rate and patience are chosen by data size (TrainConfig)
-        own = {"dev_file": "", "test_file": "", "selection_file": "", "evaluate_epochs": [],
+        own = {"dev_file": "", "test_file": "", "selection_file": "", "challenge_dir": "", "evaluate_epochs": [],
                "epochs": "", "learning_rate": "", "patience": "",  # "": unset (by data size)
                **{f"labels.{head}": [] for head in ("event_types", "roles", "stances", "actor_types", "modes")}}
         if "name" not in overrides:
