@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from typing import Any, Sequence
 
@@ -18,7 +19,9 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str], labels:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(labels)
-    matrix = confusion_matrix(gold, predicted, labels=labels) if len(gold) else np.zeros((len(labels),) * 2, int)
+    with warnings.catch_warnings():  # one label in gold and predictions is a valid (if small) case
+        warnings.simplefilter("ignore", UserWarning)
+        matrix = confusion_matrix(gold, predicted, labels=labels) if len(gold) else np.zeros((len(labels),) * 2, int)
     precision, recall, f1, support = precision_recall_fscore_support(
         gold, predicted, labels=labels, average=None, zero_division=0) if len(gold) else ([0.0] * len(labels),) * 4
     present = [i for i in range(len(labels)) if matrix[i, :].sum() or matrix[:, i].sum()]
