@@ -29,6 +29,7 @@ MAX_UPLOAD_BYTES = 2_000_000
 MAX_CHARS = 200_000  # the page's default cap on an article (eventcoder demo --max-chars)
 MAX_TARGETS, MAX_TARGET_CHARS = 10, 200  # free-text targets each cost a pass over every sentence
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Unicode category Cc, less tab, LF, CR
 
 
 class ModelHolder:
@@ -197,12 +198,8 @@ def language_note(article: str) -> str:
 def _clean(text: str) -> tuple[str, str]:
     """Lone surrogates (a browser may send them) and control characters other than line breaks and
     tabs become U+FFFD / a space; the tokenizer and the UTF-8 downloads cannot take them."""
-    cleaned = _LONE_SURROGATE.sub("\ufffd", text or "")
-    controls = sum(1 for ch in cleaned if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
-    if controls:
-        cleaned = "".join(" " if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" else ch for ch in cleaned)
-        return cleaned, f"{controls} control characters were replaced by spaces. "
-    return cleaned, ""
+    cleaned, controls = _CONTROL.subn(" ", _LONE_SURROGATE.sub("\ufffd", text or ""))
+    return cleaned, f"{controls} control characters were replaced by spaces. " if controls else ""
 
 
 class PageActions:

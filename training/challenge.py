@@ -63,8 +63,6 @@ def evaluate(predictor: Any, cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     labels = label_sets_of(predictor)
     records = [validate_record(_as_row(c), labels, source=c["source"]) for c in cases]
-    for record, case in zip(records, cases):
-        record.source = case["source"]
     groups: dict[str, list[Any]] = defaultdict(list)
     for record, case in zip(records, cases):
         groups[case["capability"]].append(record)

@@ -239,8 +239,11 @@ def derive_label_sets(records: list[LabeledSentence], configured: LabelSets) -> 
 
 def validate_record(row: dict[str, Any], labels: LabelSets, source: str = "record") -> LabeledSentence:
     """Check one record by exactly the rules `read_labeled_file` applies to a line of a file (the
-    page validates a correction with it before saving, so retraining never refuses what was saved)."""
-    return _validate(Path(source), 1, row, labels)
+    page validates a correction with it before saving, so retraining never refuses what was saved).
+    The record's `source` is `source` itself."""
+    record = _validate(Path(source), 1, row, labels)
+    record.source = source
+    return record
 
 
 def label_sets_of(predictor: Any, absent_any: bool = False) -> LabelSets:
