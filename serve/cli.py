@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
