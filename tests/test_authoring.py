@@ -83,3 +83,27 @@ def test_build_refuses_a_malformed_corpus(tmp_path: Path, capsys: pytest.Capture
     assert main(["build", "--authoring-dir", str(authoring), "--output-dir", str(tmp_path)]) == 1
     assert "a.txt:2: field 'mode'" in capsys.readouterr().err
     assert not (tmp_path / "train.jsonl").exists()
+
+
+def test_a_schema_without_event_types_or_actor_types_reads_role_only_markup(tmp_path: Path) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text('{"roles": ["SOURCE", "TARGET", "RECIPROCAL"], "countries": false}', encoding="utf-8")
+    schema = Schema.load(path)
+    record = parse_line("[Police in Lagos](SOURCE) detained [three journalists](TARGET) on Friday.", schema)
+    assert record == {"text": "Police in Lagos detained three journalists on Friday.",
+                      "actors": [{"start": 0, "end": 15, "role": "SOURCE"},
+                                 {"start": 25, "end": 42, "role": "TARGET"}]}
+    with pytest.raises(AuthoringError, match="unknown attribute 'MIL'"):
+        parse_line("[Police](SOURCE, MIL) fired.", schema)
+    with pytest.raises(AuthoringError, match="lacks its role"):
+        parse_line("[Police]() fired.", schema)
+
+
+def test_a_schema_with_event_types_only_writes_no_actor_or_stance_fields(tmp_path: Path) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text('{"event_types": ["RIOT", "PROTEST"]}', encoding="utf-8")
+    schema = Schema.load(path)
+    assert parse_line("RIOT | Youths burned cars.", schema) == {"text": "Youths burned cars.", "event_type": "RIOT",
+                                                                "mode": ""}
+    with pytest.raises(AuthoringError, match="allowed: RIOT, PROTEST"):
+        parse_line("BATTLE | Troops fought rebels.", schema)

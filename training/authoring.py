@@ -47,16 +47,20 @@ class Schema:
     roles: tuple[str, ...]
     actor_types: tuple[str, ...]
     stances: tuple[str, ...]
+    countries: bool = True
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_SCHEMA) -> "Schema":
+        """A schema file may leave any label list out (or empty): that head is then not written, and an
+        analyst's own set (say event types only, or roles only) uses the same markup."""
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls(
-            event_types=tuple(raw["event_types"]),
-            modes={k: tuple(v) for k, v in raw["modes"].items()},
-            roles=tuple(raw["roles"]),
-            actor_types=tuple(raw["actor_types"]),
-            stances=tuple(raw["stances"]),
+            event_types=tuple(raw.get("event_types", ())),
+            modes={k: tuple(v) for k, v in raw.get("modes", {}).items()},
+            roles=tuple(raw.get("roles", ())),
+            actor_types=tuple(raw.get("actor_types", ())),
+            stances=tuple(raw.get("stances", ())),
+            countries=bool(raw.get("countries", True)),
         )
 
 
@@ -66,13 +70,15 @@ def parse_line(line: str, schema: Schema, path: str = "<string>", line_no: int =
     def fail(field: str, message: str) -> AuthoringError:
         return AuthoringError(path, line_no, field, message)
 
-    if " | " not in line:
+    if not schema.event_types:  # a schema without event types: the line is the sentence
+        head, body = "", line.strip()
+    elif " | " not in line:
         raise fail("line", "expected 'EVENT_TYPE[/mode] | sentence'")
-    head, body = line.split(" | ", 1)
-    head, body = head.strip(), body.strip()
+    else:
+        head, body = (part.strip() for part in line.split(" | ", 1))
     event_type, _, mode = head.partition("/")
-    if event_type not in schema.event_types:
-        raise fail("event_type", f"unknown event type {event_type!r}")
+    if schema.event_types and event_type not in schema.event_types:
+        raise fail("event_type", f"unknown event type {event_type!r} (allowed: {', '.join(schema.event_types)})")
     if mode:
         if mode not in schema.modes.get(event_type, ()):
             allowed = ", ".join(schema.modes.get(event_type, ())) or "none"
@@ -93,9 +99,10 @@ def parse_line(line: str, schema: Schema, path: str = "<string>", line_no: int =
         start = length
         text_parts.append(span_text)
         length += len(span_text)
-        actors.append({"start": start, "end": length, "role": actor["role"], "type": actor["type"],
-                       "country": actor["country"]})
-        stance.append({"target": span_text, "stance": actor["stance"]})
+        actors.append({"start": start, "end": length,
+                       **{key: actor[key] for key in ("role", "type", "country") if key in actor}})
+        if schema.stances:
+            stance.append({"target": span_text, "stance": actor["stance"]})
         cursor = match.end()
     rest = body[cursor:]
     text_parts.append(rest)
@@ -107,8 +114,13 @@ def parse_line(line: str, schema: Schema, path: str = "<string>", line_no: int =
         raise fail("text", "space between ']' and '(' in markup")
     if not text.strip():
         raise fail("text", "empty sentence")
-    record: dict[str, Any] = {"text": text, "event_type": event_type, "mode": mode,
-                              "actors": actors, "stance": stance}
+    record: dict[str, Any] = {"text": text}
+    if schema.event_types:
+        record.update(event_type=event_type, mode=mode)
+    if schema.roles or schema.actor_types:
+        record["actors"] = actors
+    if schema.stances:
+        record["stance"] = stance
     return record
 
 
@@ -123,15 +135,16 @@ def _parse_attributes(attrs: str, span_text: str, schema: Schema, fail: Any) -> 
             key = "type"
         elif token in schema.stances:
             key = "stance"
-        elif token == "-" or _COUNTRY.match(token):
+        elif schema.countries and (token == "-" or _COUNTRY.match(token)):
             key = "country"
         else:
-            raise fail("actors", f"unknown attribute {token!r} on [{span_text}]")
+            raise fail("actors", f"unknown attribute {token!r} on [{span_text}] (roles: {', '.join(schema.roles)})")
         if key in found:
             raise fail("actors", f"two {key} values on [{span_text}]")
         found[key] = "" if token == "-" else token
-    for key in ("role", "type", "country"):
-        if key not in found:
+    required = {"role": schema.roles, "type": schema.actor_types, "country": schema.countries}
+    for key, wanted in required.items():
+        if wanted and key not in found:
             raise fail("actors", f"[{span_text}] lacks its {key}")
     found.setdefault("stance", "NONE")
     return found
@@ -180,17 +193,18 @@ def opening(text: str, n_words: int = 6) -> str:
 
 def corpus_statistics(records: list[dict[str, Any]], schema: Schema) -> dict[str, Any]:
     """Counts that the corpus requirements are stated in (docs/data.md, tests/test_corpus.py)."""
-    by_type = Counter(r["event_type"] for r in records)
-    stances = Counter(s["stance"] for r in records for s in r["stance"])
-    roles = Counter(a["role"] for r in records for a in r["actors"])
-    actor_types = Counter(a["type"] for r in records for a in r["actors"])
-    countries = Counter(a["country"] for r in records for a in r["actors"] if a["country"])
-    modes = Counter(f"{r['event_type']}/{r['mode']}" for r in records if r["mode"])
-    event_records = [r for r in records if r["event_type"] != "NONE"]
-    with_actors = sum(1 for r in event_records if r["actors"])
-    modal = [r for r in records if r["event_type"] in schema.modes]
+    by_type = Counter(r["event_type"] for r in records if "event_type" in r)
+    stances = Counter(s["stance"] for r in records for s in r.get("stance", []))
+    actors = [a for r in records for a in r.get("actors", [])]
+    roles = Counter(a["role"] for a in actors if "role" in a)
+    actor_types = Counter(a["type"] for a in actors if "type" in a)
+    countries = Counter(a["country"] for a in actors if a.get("country"))
+    modes = Counter(f"{r['event_type']}/{r['mode']}" for r in records if r.get("mode"))
+    event_records = [r for r in records if r.get("event_type") != "NONE"]
+    with_actors = sum(1 for r in event_records if r.get("actors"))
+    modal = [r for r in records if r.get("event_type") in schema.modes]
     with_mode = sum(1 for r in modal if r["mode"])
-    sentences_with_stance = sum(1 for r in records if any(s["stance"] != "NONE" for s in r["stance"]))
+    sentences_with_stance = sum(1 for r in records if any(s["stance"] != "NONE" for s in r.get("stance", [])))
     openings = Counter(opening(r["text"]) for r in records)
     shared_opening = sum(c for c in openings.values() if c > 1)
     return {
@@ -221,7 +235,7 @@ def stratified_split(records: list[dict[str, Any]], seed: int, dev: float, test:
     rng = random.Random(seed)
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        by_type[r["event_type"]].append(r)
+        by_type[r.get("event_type", "")].append(r)
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
     for label in sorted(by_type):
         group = sorted(by_type[label], key=lambda r: r["source"])
@@ -244,7 +258,7 @@ def block_split(records: list[dict[str, Any]], seed: int, dev: float, test: floa
     blocks: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         blocks[r["block"]].append(r)
-    heads = [{"event_type": group[0]["event_type"], "source": key} for key, group in sorted(blocks.items())]
+    heads = [{"event_type": group[0].get("event_type", ""), "source": key} for key, group in sorted(blocks.items())]
     chosen = stratified_split(heads, seed, dev, test)
     return {name: [r for head in part for r in blocks[head["source"]]] for name, part in chosen.items()}
 
