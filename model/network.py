@@ -68,7 +68,38 @@ class EventCoderNetwork(nn.Module):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and getattr(self.encoder.config, "type_vocab_size", 0) > 1:
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
+        return self._outputs(self.encoder(**kwargs).last_hidden_state, attention_mask)
+
+    def lower_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: int) -> torch.Tensor:
+        """The token vectors after the embeddings and the `layers` lowest encoder layers (0: the
+        embeddings' output). With those layers frozen and in eval mode these never change during
+        training, so the trainer computes them once and continues with `forward_from`."""
+        hidden = self.encoder.embeddings(input_ids=input_ids)
+        mask = self._layer_mask(hidden, attention_mask)
+        for block in self.encoder_blocks()[:layers]:
+            hidden = block(hidden, mask)
+        return hidden
+
+    def forward_from(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layer: int) -> tuple[torch.Tensor, ...]:
+        """`forward` continued from the output of `lower_states(..., layer)`: the same outputs."""
+        mask = self._layer_mask(hidden, attention_mask)
+        for block in self.encoder_blocks()[layer:]:
+            hidden = block(hidden, mask)
+        return self._outputs(hidden, attention_mask)
+
+    def encoder_blocks(self) -> nn.ModuleList:
+        blocks = getattr(getattr(self.encoder, "encoder", None), "layer", None)
+        if blocks is None:
+            raise ValueError("this needs a BERT-style encoder (encoder.encoder.layer)")
+        return blocks
+
+    def _layer_mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        """The attention mask in the form the encoder's layers take (it depends on the attention kernel)."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+
+    def _outputs(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         pooled = masked_mean(hidden, attention_mask)
         dropped_pooled = self.dropout(pooled)
         event_logits = self.heads[EVENT_HEAD](dropped_pooled) if EVENT_HEAD in self.heads else pooled[:, :0]

@@ -256,16 +256,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         if calibration_file else []
     dev = read_labeled_file(dev_file) if dev_file else []
     backend = TorchBackend.from_directory(model_dir, head_sizes(metadata.label_maps), metadata.encoder_config)
-    metadata.onnx, report = export_and_choose(
-        backend.network, model_dir, metadata, calibration_texts=calibration, dev_records=dev,
-        quantize=not args.no_quantize, smoothing_alpha=config.int8_smoothing_alpha)
+    choice = export_and_choose(backend.network, model_dir, metadata, calibration_texts=calibration, dev_records=dev,
+                               quantize=not args.no_quantize, smoothing_alpha=config.int8_smoothing_alpha)
+    metadata.onnx, report = choice.files, choice.report
     write_metadata(model_dir, metadata)
     metrics_path = model_dir / "metrics.json"
-    if report and metrics_path.is_file():
+    if "int8_loss" in report and metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         metrics["onnx"] = report
         metrics_path.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-    print(json.dumps({**metadata.onnx, **({"int8_loss": report["int8_loss"]} if report else {})}))
+    print(json.dumps({**metadata.onnx, **({"int8_loss": report["int8_loss"]} if "int8_loss" in report else {})}))
     return 0
 
 

@@ -323,3 +323,44 @@ def test_epoch_is_chosen_on_the_selection_file_and_dev_is_still_reported(tiny_ba
     assert result.metrics["best_epoch"] in (2, 3)
     assert result.metrics["selection"]["file"] == str(tiny_corpus["train"])
     assert "event_type_macro_f1" in result.metrics["dev"]["summary"]
+
+
+def test_forward_from_continues_the_lower_states_exactly(tiny_base_model: Path) -> None:
+    import torch
+
+    from eventcoder.model.network import EventCoderNetwork
+
+    network = EventCoderNetwork.from_base(str(tiny_base_model), {"event_type": 4, "actors": 5}).eval()
+    ids = torch.randint(5, 60, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[1, 6:], mask[2, 3:] = 0, 0
+    with torch.no_grad():
+        whole = network(ids, mask)
+        for layer in range(len(network.encoder_blocks()) + 1):
+            continued = network.forward_from(network.lower_states(ids, mask, layer), mask, layer)
+            for a, b in zip(whole, continued):
+                assert torch.allclose(a, b, atol=1e-6), layer
+
+
+def test_cached_frozen_layers_give_the_loss_of_running_them(tiny_base_model: Path, tiny_corpus: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    import random
+
+    import torch
+
+    from eventcoder.training.trainer import MultiTaskTrainer, frozen_modules
+
+    config = tiny_config(tiny_base_model, tiny_corpus, tmp_path / "m", freeze_lower_layers=1, dropout=0.0,
+                         pair_stance_fraction=0.0)
+    trainer = MultiTaskTrainer(config, progress=False)
+    run = trainer._build(trainer.load_data(), str(tiny_base_model))
+    batch = run.features[:6]
+    run.network.eval()  # no dropout anywhere: the two paths must then agree exactly
+    running = trainer._step(run, batch, random.Random(0))
+    trainer._cache_frozen_states(run)
+    assert all(f.frozen_states is not None and f.frozen_states.shape[0] == len(f.encoding.ids) for f in run.features)
+    cached = trainer._step(run, batch, random.Random(0))
+    assert torch.allclose(running, cached, atol=1e-5)
+    cached.backward()
+    assert all(p.grad is None for p in frozen_modules(run.network, 1).parameters())
+    assert run.network.heads["event_type"].weight.grad is not None

@@ -103,6 +103,9 @@ class TrainConfig(_Strict):
     freeze_word_embeddings: bool = False
     # the embeddings and this many lower encoder layers are not trained: their backward pass is skipped
     freeze_lower_layers: int = Field(0, ge=0, le=48)
+    # frozen layers run once over the training set (in eval mode, without dropout) and each step
+    # starts above them; false runs them every step as before
+    cache_frozen_layers: bool = True
     # the epoch kept is chosen on this labeled file (e.g. the challenge suite's select half), else on dev
     selection_file: str = ""
     # the challenge suite's report half is scored at the end, per capability, into metrics and the card

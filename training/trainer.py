@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,7 @@ class Features:
     spans: list[tuple[int, int, int, int]]          # (first token, last token, stance id, type id)
     pair_stances: list[tuple[str, int]]             # free-text (target, stance id) needing a pair pass
     span_stances: list[tuple[str, int]] = field(default_factory=list)  # actor text -> stance, for pair practice
+    frozen_states: torch.Tensor | None = None       # (tokens, hidden) out of the frozen lower layers, when cached
 
 
 @dataclass
@@ -196,14 +197,17 @@ class MultiTaskTrainer:
         run = self._build(data, base_dir)
         fit = self._fit(run)
         train_seconds = time.perf_counter() - started
-        metrics = self._final_metrics(run, fit, train_seconds)
         if self.callback:
-            self.callback(0.97, "writing the model directory")
-        write_atomically(self.config.output_dir, lambda directory: self._write_directory(directory, run, metrics),
-                         keep_previous=self.config.keep_previous)
+            self.callback(0.96, "writing and scoring the model directory")
+        written: dict[str, dict[str, Any]] = {}
+
+        def write(directory: Path) -> None:
+            written["metrics"] = self._write_directory(directory, run, fit, train_seconds)
+
+        write_atomically(self.config.output_dir, write, keep_previous=self.config.keep_previous)
         if self.callback:
             self.callback(1.0, "done")
-        return TrainResult(Path(self.config.output_dir), metrics, train_seconds)
+        return TrainResult(Path(self.config.output_dir), written["metrics"], train_seconds)
 
     # ---------------------------------------------------------------- steps
     def _seed(self) -> None:
@@ -297,8 +301,13 @@ class MultiTaskTrainer:
         best_score, best_state, best_report, best_epoch = -1.0, None, None, 0
         step = 0
         assert c.epochs is not None  # resolved by `train` (TrainConfig.schedule_for)
+        cached = c.freeze_lower_layers > 0 and c.cache_frozen_layers
+        if cached:
+            self._cache_frozen_states(run)
         for epoch in range(1, c.epochs + 1):
             network.train()
+            if cached:
+                frozen_modules(network, c.freeze_lower_layers).eval()  # no dropout: their outputs are the cache
             epoch_started = time.perf_counter()
             batches = length_bucketed_batches([len(f.encoding.ids) for f in run.features], c.batch_size, rng)
             bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress, unit="batch")
@@ -344,34 +353,39 @@ class MultiTaskTrainer:
             network.load_state_dict(best_state)
         return _Fit(history, best_epoch, best_report)
 
-    def _final_metrics(self, run: _Run, fit: _Fit, train_seconds: float) -> dict[str, Any]:
+    def _final_metrics(self, run: _Run, fit: _Fit, train_seconds: float, served: Predictor,
+                       served_name: str, served_dev: dict[str, Any] | None) -> dict[str, Any]:
+        """Dev, test and challenge figures of the model as it will be served (`served`: the default ONNX
+        graph when one is exported, else torch). `served_dev` is dev as the export already scored it."""
         c, data = self.config, run.data
         metrics: dict[str, Any] = {"best_epoch": fit.best_epoch, "epochs": fit.history,
                                    "train_seconds": round(train_seconds, 1),
                                    "precision": {"bf16": self.precision.bf16, "reason": self.precision.reason},
                                    "train_sentences": len(data.train), "dev_sentences": len(data.dev),
-                                   "dev_source": data.dev_source,
+                                   "dev_source": data.dev_source, "scored_with": served_name,
                                    **({"schedule": self.schedule} if self.schedule else {}),
                                    **({"init_from": self.init_report} if self.init_report else {})}
-        dev_report = fit.best_report
         if c.selection_file and fit.best_report is not None:
             metrics["selection"] = {"file": c.selection_file, "summary": fit.best_report["summary"]}
-            dev_report = evaluate_predictor(self._predictor(run), data.dev) if data.dev else None
+        dev_report = served_dev
+        if dev_report is None and data.dev:
+            same = served_name == "torch" and not c.selection_file and fit.best_report is not None
+            dev_report = fit.best_report if same else evaluate_predictor(served, data.dev)
         if dev_report is not None:
             metrics["dev"] = dev_report
         if data.test:
-            metrics["test"] = evaluate_predictor(self._predictor(run), data.test)
+            metrics["test"] = evaluate_predictor(served, data.test)
         if c.challenge_dir and Path(c.challenge_dir).is_dir():
-            metrics["challenge"] = self._challenge(run, Path(c.challenge_dir))
+            metrics["challenge"] = self._challenge(served, Path(c.challenge_dir))
         return metrics
 
-    def _challenge(self, run: _Run, directory: Path) -> dict[str, Any]:
+    def _challenge(self, predictor: Predictor, directory: Path) -> dict[str, Any]:
         """The challenge suite's report half, per capability (skipped, with the reason, when its labels
         are not the model's: a model trained on other label sets)."""
         from eventcoder.training.challenge import evaluate as evaluate_challenge, halves, load_cases
 
         try:
-            return evaluate_challenge(self._predictor(run), halves(load_cases(directory))["report"])
+            return evaluate_challenge(predictor, halves(load_cases(directory))["report"])
         except ValueError as err:
             return {"skipped": str(err)}
 
@@ -385,7 +399,12 @@ class MultiTaskTrainer:
         for row, f in enumerate(batch):
             bio[row, : len(f.bio)] = torch.tensor(f.bio)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision.bf16):
-            hidden, pooled, event_logits, mode_logits, bio_logits = network(**inputs)
+            if batch[0].frozen_states is not None:
+                states = torch.nn.utils.rnn.pad_sequence([f.frozen_states for f in batch], batch_first=True)
+                outputs = network.forward_from(states, inputs["attention_mask"], self.config.freeze_lower_layers)
+            else:
+                outputs = network(**inputs)
+            hidden, pooled, event_logits, mode_logits, bio_logits = outputs
             loss = torch.zeros((), dtype=torch.float32)
             ce = torch.nn.functional.cross_entropy
             event_targets = torch.tensor([f.event for f in batch])
@@ -414,6 +433,23 @@ class MultiTaskTrainer:
                 loss = loss + weights.get(STANCE_HEAD, 1.0) * pair_loss
         return loss
 
+    @torch.no_grad()
+    def _cache_frozen_states(self, run: _Run, batch_size: int = 64) -> None:
+        """Run every training sentence once through the embeddings and the frozen lower layers (in eval
+        mode) and keep the result on its Features: later steps start from there, so the frozen layers'
+        forward pass is paid once instead of once an epoch. Sorted by length: little padding."""
+        layers = self.config.freeze_lower_layers
+        frozen_modules(run.network, layers).eval()
+        order = sorted(range(len(run.features)), key=lambda i: len(run.features[i].encoding.ids))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision.bf16):
+            for start in range(0, len(order), batch_size):
+                chunk = [run.features[i] for i in order[start : start + batch_size]]
+                inputs = pad_batch([f.encoding for f in chunk])
+                states = run.network.lower_states(torch.from_numpy(inputs["input_ids"]),
+                                                  torch.from_numpy(inputs["attention_mask"]), layers).float()
+                for row, f in enumerate(chunk):
+                    f.frozen_states = states[row, : len(f.encoding.ids)].clone()
+
     def _pair_loss(self, run: _Run, batch: list[Features], rng: random.Random) -> torch.Tensor | None:
         """Stance through (target, sentence) pair passes, the path of free-text targets a sentence does
         not name (see `pair_examples`)."""
@@ -429,40 +465,48 @@ class MultiTaskTrainer:
         logits = network.span_logits(STANCE_HEAD, hidden, pooled, torch.tensor(spans))
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor([s for _, _, s in examples]))
 
-    def _export(self, run: _Run, directory: Path, metrics: dict[str, Any]) -> dict[str, str]:
-        c = self.config
-        files, report = export_and_choose(
-            run.network, directory, run.metadata,
-            calibration_texts=[f.text for f in run.features[: c.calibration_sentences]],
-            dev_records=run.data.dev, quantize=c.quantize, smoothing_alpha=c.int8_smoothing_alpha)
-        if report:
-            metrics["onnx"] = report
-        return files
-
     def _predictor(self, run: _Run) -> Predictor:
         return Predictor(run.metadata, run.tokenizer, TorchBackend(run.network), head_weights_numpy(run.network))
 
-    def _write_directory(self, directory: Path, run: _Run, metrics: dict[str, Any]) -> None:
+    def _write_directory(self, directory: Path, run: _Run, fit: _Fit, train_seconds: float) -> dict[str, Any]:
+        """Weights, tokenizer, ONNX graphs; then the figures of the served model; then metadata, config,
+        metrics and card. Returns the metrics."""
         from safetensors.torch import save_file
 
-        network, metadata = run.network, run.metadata
+        c, network, metadata = self.config, run.network, run.metadata
         state = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
         save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
         run.hf_tokenizer.save_pretrained(str(directory))
-        if self.config.export_onnx:
-            metadata.onnx = self._export(run, directory, metrics)
+        served, served_name, served_dev, onnx_report = self._predictor(run), "torch", None, {}
+        if c.export_onnx:
+            choice = export_and_choose(
+                network, directory, metadata, calibration_texts=[f.text for f in run.features[: c.calibration_sentences]],
+                dev_records=run.data.dev, quantize=c.quantize, smoothing_alpha=c.int8_smoothing_alpha)
+            metadata.onnx, onnx_report, served_dev = choice.files, choice.report, choice.dev_report
+            served = choice.predictor or served
+            served_name = f"onnx {choice.report.get('default', 'fp32')}" if choice.predictor else served_name
+        metrics = self._final_metrics(run, fit, train_seconds, served, served_name, served_dev)
+        if onnx_report:
+            metrics["onnx"] = onnx_report
         write_metadata(directory, metadata)
-        (directory / "training_config.yaml").write_text(self.config.to_yaml(), encoding="utf-8")
+        (directory / "training_config.yaml").write_text(c.to_yaml(), encoding="utf-8")
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-        (directory / "README.md").write_text(model_card(self.config, metadata, metrics), encoding="utf-8")
+        (directory / "README.md").write_text(model_card(c, metadata, metrics), encoding="utf-8")
+        return metrics
+
+
+class ExportChoice(NamedTuple):
+    files: dict[str, str]                  # graph files by kind, "default" among them
+    report: dict[str, Any]                 # the measurements behind the choice (empty without a dev set)
+    dev_report: dict[str, Any] | None      # dev scored with the default graph (None without a dev set)
+    predictor: Predictor | None            # on the default graph
 
 
 def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
                       calibration_texts: Sequence[str], dev_records: Sequence[LabeledSentence],
-                      quantize: bool = True, smoothing_alpha: float = DEFAULT_SMOOTHING_ALPHA
-                      ) -> tuple[dict[str, str], dict[str, Any]]:
+                      quantize: bool = True, smoothing_alpha: float = DEFAULT_SMOOTHING_ALPHA) -> ExportChoice:
     """Export the ONNX graphs into `directory` and pick the default: int8 only if it costs no head more
-    than a point on dev (else fp32). Returns the files by kind and the measurements behind the choice."""
+    than a point on dev (else fp32)."""
     from eventcoder.model.backends import OnnxBackend
     from eventcoder.model.export import calibration_batches, choose_default_onnx, export_onnx
 
@@ -470,13 +514,11 @@ def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: Mod
     calibration = calibration_batches(tokenizer.encode_batch(list(calibration_texts))) if calibration_texts else None
     files = export_onnx(network, directory, quantize=quantize, calibration=calibration,
                         smoothing_alpha=smoothing_alpha)
-    report: dict[str, Any] = {}
+    heads = head_weights_numpy(network)
+    predictors = {kind: Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
+                  for kind in ("fp32", "int8") if kind in files}
     if "int8" in files and dev_records:
-        heads = head_weights_numpy(network)
-        summaries = {}
-        for kind in ("fp32", "int8"):
-            predictor = Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
-            summaries[kind] = evaluate_predictor(predictor, dev_records)["summary"]
+        reports = {kind: evaluate_predictor(predictor, dev_records) for kind, predictor in predictors.items()}
         # The int8 graph's quantization is static (scales are constants of the graph) and its pooling
         # sums in a fixed order, so each dev sentence's outputs, hence these figures and the choice, do
         # not depend on how the dev set is batched or on the thread count. Across CPUs the integer
@@ -484,14 +526,15 @@ def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: Mod
         # as VNNI); what can still differ is the last bits of the fp32 parts (attention, softmax,
         # LayerNorm, GELU, dequantization), which onnxruntime runs with AVX2 or AVX-512 kernels by CPU.
         # A dev sentence near a tie could flip, so the figures of another CPU may differ in the 4th decimal.
-        choice, losses = choose_default_onnx(summaries["fp32"], summaries["int8"])
+        choice, losses = choose_default_onnx(reports["fp32"]["summary"], reports["int8"]["summary"])
         files["default"] = files[choice]
-        report = {"dev_fp32": summaries["fp32"], "dev_int8": summaries["int8"], "int8_loss": losses,
+        report = {"dev_fp32": reports["fp32"]["summary"], "dev_int8": reports["int8"]["summary"], "int8_loss": losses,
                   "default": choice, "int8_smoothing_alpha": smoothing_alpha if calibration else 0.0,
                   "dev_sentences": len(dev_records)}
-    elif "int8" in files:
-        files["default"] = files["int8"]
-    return files, report
+        return ExportChoice(files, report, reports[choice], predictors[choice])
+    default = "int8" if "int8" in files else "fp32"
+    files["default"] = files[default]
+    return ExportChoice(files, {"default": default} if dev_records else {}, None, predictors.get(default))
 
 
 def pair_examples(batch: Sequence[Features], rng: random.Random, practice_fraction: float,
@@ -533,20 +576,21 @@ def holdout_split(records: list[LabeledSentence], fraction: float, seed: int
     return [r for r in records if id(r) not in held], [r for r in records if id(r) in held]
 
 
+def frozen_modules(network: EventCoderNetwork, layers: int) -> torch.nn.ModuleList:
+    """The embeddings and the `layers` lowest encoder layers."""
+    blocks = network.encoder_blocks()
+    if layers > len(blocks):
+        raise ValueError(f"freeze_lower_layers={layers}: the encoder has only {len(blocks)} layers")
+    return torch.nn.ModuleList([network.encoder.embeddings, *blocks[:layers]])
+
+
 def freeze_lower_layers(network: EventCoderNetwork, layers: int) -> None:
     """Stop training the embeddings and the `layers` lowest encoder layers (0: train everything).
     Autograd then skips their backward pass, the larger half of their cost."""
     if layers <= 0:
         return
-    encoder = network.encoder
-    blocks = getattr(getattr(encoder, "encoder", None), "layer", None)
-    if blocks is None:
-        raise ValueError("freeze_lower_layers needs a BERT-style encoder (encoder.encoder.layer)")
-    if layers > len(blocks):
-        raise ValueError(f"freeze_lower_layers={layers}: the encoder has only {len(blocks)} layers")
-    for module in [encoder.embeddings, *blocks[:layers]]:
-        for parameter in module.parameters():
-            parameter.requires_grad_(False)
+    for parameter in frozen_modules(network, layers).parameters():
+        parameter.requires_grad_(False)
 
 
 def network_from_model(model_dir: str | Path, maps: dict[str, LabelMap], dropout: float = 0.1
@@ -599,7 +643,7 @@ def model_card(config: TrainConfig, metadata: ModelMetadata, metrics: dict[str, 
         lines.append(f"- `{name}`: {', '.join(label_map.labels)}")
     for split in ("dev", "test"):
         if split in metrics:
-            lines += ["", f"## {split} metrics", ""]
+            lines += ["", f"## {split} metrics ({metrics.get('scored_with', 'torch')})", ""]
             lines += [f"- {k}: {v}" for k, v in metrics[split]["summary"].items()]
     if metrics.get("challenge", {}).get("capabilities"):
         from eventcoder.training.challenge import markdown_table
