@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Predictor", "SentencePrediction", "TrainConfig", "train_from_config"]
+__all__ = ["Predictor", "SentencePrediction", "TrainConfig", "code_dataset", "train_from_config"]
 
 if TYPE_CHECKING:
     from eventcoder.model.predictor import Predictor, SentencePrediction
+    from eventcoder.serve.dataset_coding import code_dataset
     from eventcoder.training.config import TrainConfig
     from eventcoder.training.trainer import train_from_config
 
@@ -25,6 +26,7 @@ _WHERE = {
     "SentencePrediction": "eventcoder.model.predictor",
     "TrainConfig": "eventcoder.training.config",
     "train_from_config": "eventcoder.training.trainer",
+    "code_dataset": "eventcoder.serve.dataset_coding",
 }
 
 

@@ -264,3 +264,23 @@ def test_early_stopping_ends_training_when_dev_stops_improving(tiny_base_model: 
     assert metrics["schedule"]["small_data_recipe"] and metrics["schedule"]["epochs"] == 30
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3] and metrics["epochs"][-1]["early_stop"]
     assert metrics["best_epoch"] == 1
+
+
+def test_train_and_evaluate_read_a_datasets_folder_and_parquet(tiny_base_model: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from datasets import Dataset
+
+    rows = own_rows({"event_type", "actors"})
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "mine"))
+    Dataset.from_list(rows[:8]).to_parquet(str(tmp_path / "test.parquet"))
+    out = tmp_path / "model"
+    code = _train(["--config", str(REPO / "configs" / "custom.yaml"), "--train-file", str(tmp_path / "mine"),
+                   "--test-file", str(tmp_path / "test.parquet"), "--output-dir", str(out), "--epochs", "1",
+                   "--no-onnx"], tiny_base_model)
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_sentences"] + metrics["dev_sentences"] == len(rows)
+    assert "event_type_macro_f1" in metrics["test"]["summary"]
+    assert main(["evaluate", "--model", str(out), str(tmp_path / "test.parquet"), "-o", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["sentences"] == 8 and report["summary"] == metrics["test"]["summary"]

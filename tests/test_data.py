@@ -91,3 +91,29 @@ def test_labels_come_from_data_when_the_config_leaves_them_open(tmp_path: Path) 
     derived = derive_label_sets(records, LabelSets())
     assert derived.event_types == ["Battles", "Talks"]
     assert derived.roles == ["RECIPROCAL", "SOURCE"]
+
+
+def test_parquet_and_datasets_folders_are_read_like_jsonl(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    only_event = {"text": "Talks resumed.", "event_type": "NONE"}
+    rows = [GOOD, only_event]
+    expected = read_labeled_file(write(tmp_path, [json.dumps(r) for r in rows]), LABELS)
+    dataset = Dataset.from_list(rows)  # the second row's actors and stance become nulls in Arrow
+    dataset.to_parquet(str(tmp_path / "data.parquet"))
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    for source in (tmp_path / "data.parquet", tmp_path / "saved"):
+        records = read_labeled_file(source, LABELS)
+        assert [(r.text, r.event_type, r.actors, r.stance) for r in records] == \
+               [(r.text, r.event_type, r.actors, r.stance) for r in expected], source
+    DatasetDict({"train": dataset}).save_to_disk(str(tmp_path / "splits"))
+    with pytest.raises(DataError, match="give one split's folder") as info:
+        read_labeled_file(tmp_path / "splits", LABELS)
+    assert str(info.value).startswith(str(tmp_path / "splits"))
+    bad = Dataset.from_list([GOOD, {"text": "x", "event_type": "PICNIC"}])
+    bad.to_parquet(str(tmp_path / "bad.parquet"))
+    with pytest.raises(DataError, match=r"bad\.parquet:2: field 'event_type'"):
+        read_labeled_file(tmp_path / "bad.parquet", LABELS)
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match="unreadable Parquet"):
+        read_labeled_file(tmp_path / "broken.parquet", LABELS)

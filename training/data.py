@@ -68,10 +68,17 @@ class LabelSets:
 
 
 def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, raw row) pairs. CSV/TSV rows count their header as line 1."""
+    """(line number, raw row) pairs. CSV/TSV rows count their header as line 1; Parquet files and
+    Hugging Face `datasets` folders (`Dataset.save_to_disk`) number their rows from 1."""
+    if path.is_dir():
+        yield from _dataset_rows(path)
+        return
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         yield from _csv_rows(path, "\t" if suffix == ".tsv" else ",")
+        return
+    if suffix == ".parquet":
+        yield from _table_rows(path, _read_parquet_table(path))
         return
     # Bytes, one line at a time: an undecodable byte is reported on its own line, however far into the file.
     with path.open("rb") as handle:
@@ -87,6 +94,52 @@ def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise DataError(path, line_no, "line", f"expected a JSON object, got {type(row).__name__}")
             yield line_no, row
+
+
+def _read_parquet_table(path: Path) -> Any:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a damaged or foreign file
+        raise DataError(path, 0, "file", f"unreadable Parquet ({short(str(err))})") from None
+
+
+def _dataset_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a `datasets` folder; a DatasetDict folder names its splits in the error."""
+    if not (path / "dataset_info.json").is_file() and not (path / "state.json").is_file():
+        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file()) if path.is_dir() else []
+        hint = f": give one split's folder, e.g. {path / splits[0]}" if splits else \
+            " (expected a folder written by datasets' save_to_disk)"
+        raise DataError(path, 0, "file", f"is a folder, not one dataset{hint}")
+    from datasets import load_from_disk
+
+    try:
+        dataset = load_from_disk(str(path))
+    except Exception as err:  # datasets raises several types for a folder it did not write
+        raise DataError(path, 0, "file", f"unreadable datasets folder ({short(str(err))})") from None
+    yield from _table_rows(path, dataset.data.table)
+
+
+def _table_rows(path: Path, table: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of an Arrow table as dicts (nested lists and structs become lists and dicts, as JSON lines would)."""
+    if TEXT_FIELD not in table.column_names:
+        raise DataError(path, 1, TEXT_FIELD, f"no 'text' column (columns: {short(', '.join(table.column_names))})")
+    row_no = 0
+    for batch in table.to_batches(max_chunksize=1024):
+        for row in batch.to_pylist():
+            row_no += 1
+            yield row_no, _without_nulls(row)
+
+
+def _without_nulls(value: Any) -> Any:
+    """Arrow gives every struct all the fields of its column (null where a row lacked one); a JSON line
+    would simply not have them."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -126,7 +179,7 @@ def _decode_json_columns(path: Path, line: int, row: dict[str, Any]) -> dict[str
 def read_labeled_file(path: str | Path, labels: LabelSets | None = None) -> list[LabeledSentence]:
     """Read and validate one labeled file; raises DataError on the first problem."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(path, 0, "file", "does not exist")
     labels = labels or LabelSets()
     records = [_validate(path, line, row, labels) for line, row in _raw_rows(path)]
