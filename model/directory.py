@@ -130,11 +130,17 @@ def write_atomically(target: Path | str, fill: Callable[[Path], None], keep_prev
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return replace_directory(tmp, target, keep_previous)
+
+
+def replace_directory(finished: Path, target: Path, keep_previous: bool = False) -> Path | None:
+    """Rename the complete directory `finished` (a sibling of `target`) into `target`'s place; the old
+    `target` is kept as `<name>.previous-<time>` if asked (returned), else removed."""
     previous: Path | None = None
     if target.exists():
         previous = target.parent / f"{target.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}"
         os.replace(target, previous)
-    os.replace(tmp, target)
+    os.replace(finished, target)
     if previous is not None and not keep_previous:
         shutil.rmtree(previous, ignore_errors=True)
         previous = None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 import unicodedata
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Collection
 
 from eventcoder.serve.offline import set_offline_defaults
+
+log = logging.getLogger(__name__)
 
 
 ROLE_COLORS = {"INITIATOR": "#f4a261", "TARGET": "#8ecae6", "OTHER": "#d9d9d9", "EVENT": "#ffe08a"}
@@ -162,19 +166,66 @@ def read_upload(path: str | None) -> tuple[str, str]:
     return text, f"loaded {file.name}"
 
 
-def retrain_and_swap(holder: ModelHolder, retrain: Callable[[Callable[[float, str], None]], Any] | None,
-                     corrections_path: str | Path, progress: Callable[[float, str], None]) -> str:
-    """What the page's retrain button does: retrain on corpus + corrections, then serve the new model."""
+def retrain_candidate(holder: ModelHolder, retrain: Callable[[Callable[[float, str], None]], Path] | None,
+                      corrections_path: str | Path, progress: Callable[[float, str], None]) -> tuple[str, Path | None]:
+    """What the page's retrain button does: retrain on corpus + corrections into a candidate directory
+    beside the served one and compare their figures. The served model is not touched: the analyst then
+    serves the candidate (`serve_candidate`) or discards it. Returns the message and the candidate."""
     from eventcoder.serve.corrections import count_corrections
 
-    if retrain is None:
-        return "Retraining is not available in this page."
+    if retrain is None or holder.model_dir is None:
+        return "Retraining is not available in this page.", None
     corrections = count_corrections(corrections_path)
     if corrections == 0:
-        return "Save at least one correction first."
+        return "Save at least one correction first.", None
     progress(0.0, "retraining")
-    holder.swap(retrain(progress))
-    return f"Retrained on the corpus plus {corrections} corrections; now serving {holder.predictor.model_tag}."
+    candidate = retrain(progress)
+    table = compare_metrics(read_metrics(holder.model_dir), read_metrics(candidate))
+    return (f"Retrained on the corpus plus {corrections} corrections into `{candidate}`. The page still serves "
+            f"`{holder.predictor.model_tag}`; compare, then serve the retrained model or discard it.\n\n{table}",
+            candidate)
+
+
+def serve_candidate(holder: ModelHolder, candidate: Path) -> str:
+    """Move the candidate into the served directory's place (the old one is kept beside it) and serve it."""
+    from eventcoder.model.directory import replace_directory
+    from eventcoder.model.predictor import Predictor
+
+    assert holder.model_dir is not None
+    predictor = Predictor.from_pretrained(candidate)  # loads before anything moves: a bad candidate changes nothing
+    previous = replace_directory(candidate, holder.model_dir, keep_previous=True)
+    holder.swap(predictor)
+    return f"Now serving {predictor.model_tag} from `{holder.model_dir}` (the previous model is kept in `{previous}`)."
+
+
+def read_metrics(model_dir: str | Path) -> dict[str, Any]:
+    path = Path(model_dir) / "metrics.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def compare_metrics(served: dict[str, Any], retrained: dict[str, Any]) -> str:
+    """A markdown table of the served and the retrained model's dev, test and challenge figures."""
+    def figures(metrics: dict[str, Any]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for section in ("dev", "test"):
+            for key, value in (metrics.get(section) or {}).get("summary", {}).items():
+                found[f"{section} {key}"] = value
+        for key, value in (metrics.get("challenge") or {}).get("overall", {}).items():
+            found[f"challenge {key}"] = value
+        return found
+
+    old, new = figures(served), figures(retrained)
+    if not new:
+        return "(the retrained model has no dev or test figures to compare)"
+    rows = ["| figure | served | retrained | change |", "|---|---|---|---|"]
+    for name, value in new.items():
+        before = old.get(name)
+        change = f"{value - before:+.3f}" if before is not None else ""
+        rows.append(f"| {name} | {'' if before is None else f'{before:.3f}'} | {value:.3f} | {change} |")
+    return "\n".join(rows)
 
 
 def text_note(article: str) -> str | None:
@@ -210,6 +261,8 @@ class PageActions:
         self.holder = holder
         self.corrections_path = corrections_path
         self.retrain = retrain
+        self.candidate: Path | None = None  # a retrained model waiting to be served or discarded
+        self._candidate_lock = threading.Lock()
         self.max_chars = max_chars
 
     def analyse(self, article: str, targets_text: str) -> tuple[Any, ...]:
@@ -275,10 +328,33 @@ class PageActions:
         append_correction(self.corrections_path, fixed)
         return f"Saved. {count_corrections(self.corrections_path)} corrections in {self.corrections_path}."
 
-    def run_retrain(self, progress: Any = None) -> str:
+    def run_retrain(self, progress: Any = None) -> tuple[str, bool]:
+        """The message, and whether a candidate now waits to be served or discarded."""
         report = progress if progress is not None else (lambda fraction, desc="": None)
-        return retrain_and_swap(self.holder, self.retrain, self.corrections_path,
-                                lambda fraction, message: report(fraction, desc=message))
+        message, candidate = retrain_candidate(self.holder, self.retrain, self.corrections_path,
+                                               lambda fraction, message: report(fraction, desc=message))
+        with self._candidate_lock:
+            self.candidate = candidate or self.candidate
+        return message, candidate is not None
+
+    def serve_candidate(self) -> str:
+        with self._candidate_lock:
+            candidate, self.candidate = self.candidate, None
+        if candidate is None or not candidate.is_dir():
+            return "There is no retrained model waiting."
+        try:
+            return serve_candidate(self.holder, candidate)
+        except Exception as err:  # a broken candidate must not take the page down; the served model stays
+            log.exception("serving the retrained model failed")
+            return f"Not served: {err}. The page still serves {self.holder.predictor.model_tag}."
+
+    def discard_candidate(self) -> str:
+        with self._candidate_lock:
+            candidate, self.candidate = self.candidate, None
+        if candidate is None:
+            return "There is no retrained model waiting."
+        shutil.rmtree(candidate, ignore_errors=True)
+        return f"Discarded the retrained model; still serving {self.holder.predictor.model_tag}."
 
 
 @dataclass
@@ -302,6 +378,8 @@ class _Page:
     save: Any
     retrain: Any
     correction_status: Any
+    serve_new: Any
+    discard_new: Any
 
 
 def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[str],
@@ -349,8 +427,12 @@ def _layout(gr: Any, event_labels: list[str], roles: list[str], stances: list[st
             save = gr.Button("Save correction", elem_id="save-correction")
             retrain = gr.Button("Retrain on corpus + corrections", elem_id="retrain")
         correction_status = gr.Markdown(elem_id="correction-status")
+        with gr.Row():
+            serve_new = gr.Button("Serve the retrained model", elem_id="serve-candidate", visible=False,
+                                  variant="primary")
+            discard_new = gr.Button("Discard it", elem_id="discard-candidate", visible=False)
     return _Page(article, targets, run, upload, status, marked, table, csv_file, jsonl_file, records, sentence_pick,
-                 fixed_event, fixed_mode, actor_table, save, retrain, correction_status)
+                 fixed_event, fixed_mode, actor_table, save, retrain, correction_status, serve_new, discard_new)
 
 
 def _connect(gr: Any, page: _Page, actions: PageActions) -> None:
@@ -363,10 +445,17 @@ def _connect(gr: Any, page: _Page, actions: PageActions) -> None:
                     inputs=[page.sentence_pick, page.records, page.fixed_event, page.fixed_mode, page.actor_table],
                     outputs=[page.correction_status])
 
-    def run_retrain(progress: Any = gr.Progress()) -> str:
-        return actions.run_retrain(progress)
+    def run_retrain(progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
+        message, waiting = actions.run_retrain(progress)
+        return message, gr.Button(visible=waiting), gr.Button(visible=waiting)
 
-    page.retrain.click(run_retrain, outputs=[page.correction_status], concurrency_limit=1)
+    def decided(action: Callable[[], str]) -> Callable[[], tuple[str, Any, Any]]:
+        return lambda: (action(), gr.Button(visible=False), gr.Button(visible=False))
+
+    choice = [page.correction_status, page.serve_new, page.discard_new]
+    page.retrain.click(run_retrain, outputs=choice, concurrency_limit=1)
+    page.serve_new.click(decided(actions.serve_candidate), outputs=choice, concurrency_limit=1)
+    page.discard_new.click(decided(actions.discard_candidate), outputs=choice, concurrency_limit=1)
 
 
 def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/corrections.jsonl",
@@ -390,20 +479,21 @@ def build_demo(holder: ModelHolder | Any, corrections_path: str | Path = "data/c
 
 
 def make_retrainer(config: str | Path | Any, model_dir: str | Path, corrections_path: str | Path
-                   ) -> Callable[[Callable[[float, str], None]], Any]:
-    """Retrain on the config's corpus plus the corrections into `model_dir` (the old one is kept beside it).
-    `config` is a YAML path or a TrainConfig."""
+                   ) -> Callable[[Callable[[float, str], None]], Path]:
+    """Retrain on the config's corpus plus the corrections into `<model_dir>.candidate` (replacing an
+    older candidate) and return that directory. `config` is a YAML path or a TrainConfig."""
+    model_dir = Path(model_dir)
+    candidate = model_dir.parent / f"{model_dir.name}.candidate"
 
-    def retrain(progress: Callable[[float, str], None]) -> Any:
-        from eventcoder.model.predictor import Predictor
+    def retrain(progress: Callable[[float, str], None]) -> Path:
         from eventcoder.training.config import TrainConfig
         from eventcoder.training.trainer import train_from_config
 
         base = config if isinstance(config, TrainConfig) else TrainConfig.from_yaml(config)
-        config_now = base.override(output_dir=str(model_dir), keep_previous=True,
+        config_now = base.override(output_dir=str(candidate), keep_previous=False,
                                    extra_train_files=list(base.extra_train_files) + [str(corrections_path)])
         train_from_config(config_now, progress=False, callback=progress)
-        return Predictor.from_pretrained(model_dir)
+        return candidate
 
     return retrain
 

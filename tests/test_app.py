@@ -10,7 +10,7 @@ import pytest
 
 from helpers import tiny_config
 from eventcoder.model.predictor import Predictor
-from eventcoder.serve.app import ModelHolder, build_demo, highlighted, make_retrainer, read_upload, retrain_and_swap, table_rows
+from eventcoder.serve.app import ModelHolder, PageActions, build_demo, highlighted, make_retrainer, read_upload, table_rows
 from eventcoder.serve.corrections import append_correction, correction_record, count_corrections
 
 ARTICLE = "Gunmen shot dead four farmers near Jos on Monday. Germany condemned Belarus over the forced landing."
@@ -60,8 +60,8 @@ def test_corrections_are_validated_and_appended(tmp_path: Path) -> None:
     assert json.loads(path.read_text().splitlines()[0]) == record
 
 
-def test_retrain_swaps_the_model_in_and_keeps_the_previous_one(trained_model: Path, tiny_base_model: Path,
-                                                               tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_retrain_builds_a_candidate_shows_both_figures_and_serves_it_only_when_asked(
+        trained_model: Path, tiny_base_model: Path, tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
     model_dir = tmp_path / "models" / "default"
     shutil.copytree(trained_model, model_dir)
     holder = ModelHolder(Predictor.from_pretrained(model_dir), model_dir)
@@ -69,20 +69,34 @@ def test_retrain_swaps_the_model_in_and_keeps_the_previous_one(trained_model: Pa
     corrections = tmp_path / "corrections.jsonl"
     retrain = make_retrainer(tiny_config(tiny_base_model, tiny_corpus, model_dir, epochs=2, quantize=False),
                              model_dir, corrections)
-    assert retrain_and_swap(holder, retrain, corrections, lambda f, m: None) == "Save at least one correction first."
+    actions = PageActions(holder, corrections, retrain, max_chars=10_000)
+    assert actions.run_retrain() == ("Save at least one correction first.", False)
     append_correction(corrections, correction_record("Germany condemned Belarus.", "ACCUSE", "",
                                                      [{"start": 0, "end": 7, "role": "INITIATOR"}]))
     steps: list[float] = []
-    message = retrain_and_swap(holder, retrain, corrections, lambda f, m: steps.append(f))
-    assert message.startswith("Retrained on the corpus plus 1 corrections")
-    assert holder.predictor is not before and steps[-1] == 1.0 and steps == sorted(steps)
-    config = (model_dir / "training_config.yaml").read_text()
-    assert str(corrections) in config
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert metrics["train_sentences"] == 41
-    assert len(list(model_dir.parent.glob("default.previous-*"))) == 1
-    assert holder.predictor.model_tag != before.model_tag
+    message, waiting = actions.run_retrain(lambda fraction, desc="": steps.append(fraction))
+    candidate = model_dir.parent / "default.candidate"
+    assert waiting and message.startswith("Retrained on the corpus plus 1 corrections") and candidate.is_dir()
+    assert steps[-1] == 1.0 and steps == sorted(steps)
+    # both models' figures, side by side, before anything is served
+    old = json.loads((model_dir / "metrics.json").read_text())["dev"]["summary"]["event_type_macro_f1"]
+    new = json.loads((candidate / "metrics.json").read_text())["dev"]["summary"]["event_type_macro_f1"]
+    assert f"| dev event_type_macro_f1 | {old:.3f} | {new:.3f} | {new - old:+.3f} |" in message
+    assert holder.predictor is before and json.loads((candidate / "metrics.json").read_text())["train_sentences"] == 41
+    assert str(corrections) in (candidate / "training_config.yaml").read_text()
+
+    assert actions.serve_candidate().startswith("Now serving")
+    assert holder.predictor is not before and holder.predictor.model_tag != before.model_tag
+    assert not candidate.exists() and len(list(model_dir.parent.glob("default.previous-*"))) == 1
+    assert json.loads((model_dir / "metrics.json").read_text())["train_sentences"] == 41
     assert holder.predictor.predict(["Germany condemned Belarus."], split=False)[0].event_type in holder.predictor.event_labels
+    assert actions.serve_candidate() == "There is no retrained model waiting."
+
+    served = holder.predictor
+    message, waiting = actions.run_retrain()
+    assert waiting and candidate.is_dir()
+    assert actions.discard_candidate().startswith("Discarded") and not candidate.exists()
+    assert holder.predictor is served
 
 
 def test_page_module_loads_nothing_at_import(trained_model: Path) -> None:
