@@ -357,10 +357,32 @@ def test_cached_frozen_layers_give_the_loss_of_running_them(tiny_base_model: Pat
     batch = run.features[:6]
     run.network.eval()  # no dropout anywhere: the two paths must then agree exactly
     running = trainer._step(run, batch, random.Random(0))
-    trainer._cache_frozen_states(run)
+    trainer._cache_frozen_states(run.network, run.features)
     assert all(f.frozen_states is not None and f.frozen_states.shape[0] == len(f.encoding.ids) for f in run.features)
     cached = trainer._step(run, batch, random.Random(0))
     assert torch.allclose(running, cached, atol=1e-5)
     cached.backward()
     assert all(p.grad is None for p in frozen_modules(run.network, 1).parameters())
     assert run.network.heads["event_type"].weight.grad is not None
+
+
+def test_swapped_names_give_new_features_with_their_own_cached_states(tiny_base_model: Path,
+                                                                      tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    import random
+
+    from eventcoder.training.augment import name_pool
+    from eventcoder.training.trainer import MultiTaskTrainer, train_from_config
+
+    config = tiny_config(tiny_base_model, tiny_corpus, tmp_path / "m", freeze_lower_layers=1, swap_actor_names=1.0,
+                         epochs=2, export_onnx=False)
+    trainer = MultiTaskTrainer(config, progress=False)
+    run = trainer._build(trainer.load_data(), str(tiny_base_model))
+    trainer._cache_frozen_states(run.network, run.features)
+    names = name_pool(run.data.train)
+    assert names
+    features = trainer._with_swapped_names(run, names, random.Random(0), cached=True)
+    changed = [(old, new) for old, new in zip(run.features, features) if old is not new]
+    assert changed and all(new.text != old.text for old, new in changed)
+    assert all(new.frozen_states is not None and new.frozen_states.shape[0] == len(new.encoding.ids) for _, new in changed)
+    result = train_from_config(config, progress=False)
+    assert result.metrics["best_epoch"] in (1, 2)

@@ -106,6 +106,9 @@ class TrainConfig(_Strict):
     # frozen layers run once over the training set (in eval mode, without dropout) and each step
     # starts above them; false runs them every step as before
     cache_frozen_layers: bool = True
+    # each epoch, this share of training sentences has its named actors swapped for other names of the
+    # same actor type (training/augment.py), so that names cannot predict labels
+    swap_actor_names: float = Field(0.0, ge=0, le=1)
     # the epoch kept is chosen on this labeled file (e.g. the challenge suite's select half), else on dev
     selection_file: str = ""
     # the challenge suite's report half is scored at the end, per capability, into metrics and the card

@@ -30,6 +30,7 @@ from eventcoder.model.tokenization import (
     IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, configure_tokenizer, first_sequence_span,
     load_tokenizer, pad_batch,
 )
+from eventcoder.training.augment import NamePool, name_pool, swap_actor_names
 from eventcoder.training.config import TrainConfig, resolve_base_model
 from eventcoder.training.precision import choose_precision
 from eventcoder.training.data import (
@@ -303,17 +304,20 @@ class MultiTaskTrainer:
         assert c.epochs is not None  # resolved by `train` (TrainConfig.schedule_for)
         cached = c.freeze_lower_layers > 0 and c.cache_frozen_layers
         if cached:
-            self._cache_frozen_states(run)
+            self._cache_frozen_states(network, run.features)
+        names = name_pool(run.data.train) if c.swap_actor_names > 0 else {}
+        swap_rng = random.Random(c.seed + 1)  # its own stream: the batch order does not depend on it
         for epoch in range(1, c.epochs + 1):
             network.train()
             if cached:
                 frozen_modules(network, c.freeze_lower_layers).eval()  # no dropout: their outputs are the cache
             epoch_started = time.perf_counter()
-            batches = length_bucketed_batches([len(f.encoding.ids) for f in run.features], c.batch_size, rng)
+            features = self._with_swapped_names(run, names, swap_rng, cached) if names else run.features
+            batches = length_bucketed_batches([len(f.encoding.ids) for f in features], c.batch_size, rng)
             bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress, unit="batch")
             losses: list[float] = []
             for batch_index in bar:
-                loss = self._step(run, [run.features[i] for i in batch_index], rng)
+                loss = self._step(run, [features[i] for i in batch_index], rng)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -433,22 +437,41 @@ class MultiTaskTrainer:
                 loss = loss + weights.get(STANCE_HEAD, 1.0) * pair_loss
         return loss
 
+    def _with_swapped_names(self, run: _Run, names: NamePool, rng: random.Random, cached: bool) -> list[Features]:
+        """This epoch's training features: each sentence, with probability `swap_actor_names`, with its
+        named actors swapped for other names of their type (training/augment.py)."""
+        features = list(run.features)
+        fresh: list[Features] = []
+        for index, record in enumerate(run.data.train):
+            if rng.random() < self.config.swap_actor_names:
+                swapped = swap_actor_names(record, names, rng)
+                if swapped is not None:
+                    features[index] = make_features(swapped, run.tokenizer, run.maps)
+                    fresh.append(features[index])
+        if cached and fresh:
+            self._cache_frozen_states(run.network, fresh)
+        return features
+
     @torch.no_grad()
-    def _cache_frozen_states(self, run: _Run, batch_size: int = 64) -> None:
-        """Run every training sentence once through the embeddings and the frozen lower layers (in eval
-        mode) and keep the result on its Features: later steps start from there, so the frozen layers'
+    def _cache_frozen_states(self, network: EventCoderNetwork, features: list[Features], batch_size: int = 64) -> None:
+        """Run these training sentences once through the embeddings and the frozen lower layers (in eval
+        mode) and keep the result on their Features: later steps start from there, so the frozen layers'
         forward pass is paid once instead of once an epoch. Sorted by length: little padding."""
         layers = self.config.freeze_lower_layers
-        frozen_modules(run.network, layers).eval()
-        order = sorted(range(len(run.features)), key=lambda i: len(run.features[i].encoding.ids))
+        frozen = frozen_modules(network, layers)
+        was_training = [m.training for m in frozen]
+        frozen.eval()
+        order = sorted(range(len(features)), key=lambda i: len(features[i].encoding.ids))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision.bf16):
             for start in range(0, len(order), batch_size):
-                chunk = [run.features[i] for i in order[start : start + batch_size]]
+                chunk = [features[i] for i in order[start : start + batch_size]]
                 inputs = pad_batch([f.encoding for f in chunk])
-                states = run.network.lower_states(torch.from_numpy(inputs["input_ids"]),
-                                                  torch.from_numpy(inputs["attention_mask"]), layers).float()
+                states = network.lower_states(torch.from_numpy(inputs["input_ids"]),
+                                              torch.from_numpy(inputs["attention_mask"]), layers).float()
                 for row, f in enumerate(chunk):
                     f.frozen_states = states[row, : len(f.encoding.ids)].clone()
+        for module, training in zip(frozen, was_training):
+            module.train(training)
 
     def _pair_loss(self, run: _Run, batch: list[Features], rng: random.Random) -> torch.Tensor | None:
         """Stance through (target, sentence) pair passes, the path of free-text targets a sentence does
