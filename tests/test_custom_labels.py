@@ -243,14 +243,18 @@ def test_small_data_schedule_and_the_default_config_unchanged() -> None:
     from eventcoder.training.config import TrainConfig
 
     custom = TrainConfig.from_yaml(REPO / "configs" / "custom.yaml")
-    assert custom.schedule_for(100) == {"epochs": 30, "learning_rate": 5e-5, "patience": 3, "small_data_recipe": True}
-    assert custom.schedule_for(1000) == {"epochs": 6, "learning_rate": 1e-4, "patience": 3, "small_data_recipe": True}
-    assert custom.schedule_for(5000) == {"epochs": 5, "learning_rate": 1e-4, "patience": 0, "small_data_recipe": False}
+    assert custom.schedule_for(100) == {"epochs": 30, "learning_rate": 5e-5, "patience": 3, "min_epochs": 10,
+                                        "small_data_recipe": True}
+    assert custom.schedule_for(1000) == {"epochs": 6, "learning_rate": 1e-4, "patience": 3, "min_epochs": 2,
+                                         "small_data_recipe": True}
+    assert custom.schedule_for(5000) == {"epochs": 5, "learning_rate": 1e-4, "patience": 0, "min_epochs": 5,
+                                         "small_data_recipe": False}
     assert custom.override(epochs=7).schedule_for(100)["epochs"] == 7
     assert not custom.override(epochs=7).schedule_for(100)["small_data_recipe"]
     default = TrainConfig.from_yaml(REPO / "configs" / "default.yaml")
     for n in (100, 6000):
-        assert default.schedule_for(n) == {"epochs": 3, "learning_rate": 2e-4, "patience": 0, "small_data_recipe": False}
+        assert default.schedule_for(n) == {"epochs": 3, "learning_rate": 2e-4, "patience": 0, "min_epochs": 3,
+                                           "small_data_recipe": False}
 
 
 def test_early_stopping_ends_training_when_dev_stops_improving(tiny_base_model: Path, tiny_corpus: dict[str, Path],
@@ -262,7 +266,9 @@ def test_early_stopping_ends_training_when_dev_stops_improving(tiny_base_model: 
                          head_learning_rate=1e-12, patience=2).model_copy(update={"epochs": None})
     metrics = train_from_config(config, progress=False).metrics
     assert metrics["schedule"]["small_data_recipe"] and metrics["schedule"]["epochs"] == 30
-    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3] and metrics["epochs"][-1]["early_stop"]
+    # not before a third of the 30 epochs: a small dev set's first scores are too coarse to stop on
+    assert metrics["schedule"]["min_epochs"] == 10
+    assert [e["epoch"] for e in metrics["epochs"]] == list(range(1, 11)) and metrics["epochs"][-1]["early_stop"]
     assert metrics["best_epoch"] == 1
 
 

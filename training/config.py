@@ -67,8 +67,9 @@ class TrainConfig(_Strict):
     - learning_rate (the encoder's): 1e-4, or 5e-5 when n < 500 (many passes over few sentences: a
       lower rate keeps the encoder nearer its pretrained weights); `head_learning_rate` is unchanged;
     - patience: 3 when the small-data recipe chose the epochs, else 0. With patience k > 0 training
-      stops once the selection score (dev, or the selection file) has not improved for k scored epochs;
-      the best epoch is kept as always. 0 turns early stopping off.
+      stops once the selection score (dev, or the selection file) has not improved for k scored epochs,
+      but not before a third of the epochs have run (`min_epochs`); the best epoch is kept as always.
+      0 turns early stopping off.
     A value set in the YAML or on the command line is always used as it is.
     """
 
@@ -141,7 +142,11 @@ class TrainConfig(_Strict):
                                  if small else DEFAULT_EPOCHS)
         rate = self.learning_rate or (SMALL_LEARNING_RATE if sentences < 500 else DEFAULT_LEARNING_RATE)
         patience = self.patience if self.patience is not None else (SMALL_PATIENCE if small else 0)
-        return {"epochs": epochs, "learning_rate": rate, "patience": patience, "small_data_recipe": small}
+        # a small dev set gives coarse, flat scores in the first epochs (a span head often scores 0
+        # until it has learned to open a span): early stopping waits for a third of the schedule
+        min_epochs = math.ceil(epochs / 3) if patience else epochs
+        return {"epochs": epochs, "learning_rate": rate, "patience": patience, "min_epochs": min_epochs,
+                "small_data_recipe": small}
 
     # ------------------------------------------------------------------ io
     @classmethod

@@ -348,7 +348,8 @@ class MultiTaskTrainer:
             if self.progress:
                 tqdm.write(message, file=sys.stderr)
             scored = "dev" in entry or "selection" in entry
-            if c.patience and scored and epoch - best_epoch >= c.patience and epoch < c.epochs:
+            min_epochs = (self.schedule or {}).get("min_epochs", 1)
+            if c.patience and scored and epoch - best_epoch >= c.patience and min_epochs <= epoch < c.epochs:
                 entry["early_stop"] = True
                 self._say(f"early stop after epoch {epoch}: no better {'selection' if c.selection_file else 'dev'} "
                           f"score for {c.patience} epochs (best: epoch {best_epoch})")
