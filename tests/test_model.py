@@ -386,3 +386,27 @@ def test_swapped_names_give_new_features_with_their_own_cached_states(tiny_base_
     assert all(new.frozen_states is not None and new.frozen_states.shape[0] == len(new.encoding.ids) for _, new in changed)
     result = train_from_config(config, progress=False)
     assert result.metrics["best_epoch"] in (1, 2)
+
+
+def test_label_smoothing_changes_the_classification_losses_only(tiny_base_model: Path, tiny_corpus: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    import random
+
+    import torch
+
+    from eventcoder.training.trainer import MultiTaskTrainer, Features
+
+    losses = {}
+    for smoothing in (0.0, 0.2):
+        config = tiny_config(tiny_base_model, tiny_corpus, tmp_path / "m", label_smoothing=smoothing,
+                             pair_stance_fraction=0.0)
+        trainer = MultiTaskTrainer(config, progress=False)
+        torch.manual_seed(0)
+        run = trainer._build(trainer.load_data(), str(tiny_base_model))
+        run.network.eval()
+        batch = run.features[:6]
+        only_bio = [Features(f.text, f.encoding, -100, -100, f.bio, [], [], []) for f in batch]
+        losses[smoothing] = (float(trainer._step(run, batch, random.Random(0))),
+                             float(trainer._step(run, only_bio, random.Random(0))))
+    assert losses[0.0][0] != pytest.approx(losses[0.2][0])   # event, mode, stance, type: smoothed
+    assert losses[0.0][1] == pytest.approx(losses[0.2][1])   # BIO tags: never smoothed

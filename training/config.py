@@ -110,6 +110,8 @@ class TrainConfig(_Strict):
     # each epoch, this share of training sentences has its named actors swapped for other names of the
     # same actor type (training/augment.py), so that names cannot predict labels
     swap_actor_names: float = Field(0.0, ge=0, le=1)
+    # label smoothing of the event, mode, stance and actor-type losses (not of the BIO tags)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
     # the epoch kept is chosen on this labeled file (e.g. the challenge suite's select half), else on dev
     selection_file: str = ""
     # the challenge suite's report half is scored at the end, per capability, into metrics and the card

@@ -411,7 +411,14 @@ class MultiTaskTrainer:
                 outputs = network(**inputs)
             hidden, pooled, event_logits, mode_logits, bio_logits = outputs
             loss = torch.zeros((), dtype=torch.float32)
-            ce = torch.nn.functional.cross_entropy
+            smoothing = self.config.label_smoothing
+
+            def ce(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+                """Cross-entropy with the config's label smoothing (sentence and span heads)."""
+                return torch.nn.functional.cross_entropy(logits, targets, ignore_index=ignore_index,
+                                                         label_smoothing=smoothing)
+
+            token_ce = torch.nn.functional.cross_entropy  # BIO tags: no smoothing (it blurs span edges)
             event_targets = torch.tensor([f.event for f in batch])
             if (event_targets != IGNORE_INDEX).any():
                 loss = loss + weights.get(EVENT_HEAD, 1.0) * ce(event_logits.float(), event_targets, ignore_index=IGNORE_INDEX)
@@ -419,7 +426,7 @@ class MultiTaskTrainer:
             if MODE_HEAD in network.heads and (mode_targets != IGNORE_INDEX).any():
                 loss = loss + weights.get(MODE_HEAD, 1.0) * ce(mode_logits.float(), mode_targets, ignore_index=IGNORE_INDEX)
             if (bio != IGNORE_INDEX).any():
-                loss = loss + weights.get(ACTOR_HEAD, 1.0) * ce(
+                loss = loss + weights.get(ACTOR_HEAD, 1.0) * token_ce(
                     bio_logits.float().reshape(-1, bio_logits.shape[-1]), bio.reshape(-1), ignore_index=IGNORE_INDEX)
             rows = [(row, first, last, stance, type_id) for row, f in enumerate(batch)
                     for first, last, stance, type_id in f.spans]
