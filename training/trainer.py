@@ -300,6 +300,7 @@ class MultiTaskTrainer:
         scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * c.warmup_ratio), total_steps)
         history: list[dict[str, Any]] = []
         best_score, best_state, best_report, best_epoch = -1.0, None, None, 0
+        improved_epoch = 0  # the last epoch that beat every earlier score (early stopping counts from it)
         step = 0
         assert c.epochs is not None  # resolved by `train` (TrainConfig.schedule_for)
         cached = c.freeze_lower_layers > 0 and c.cache_frozen_layers
@@ -335,11 +336,14 @@ class MultiTaskTrainer:
                 report = evaluate_predictor(self._predictor(run), run.data.selection)
                 entry["selection" if c.selection_file else "dev"] = report["summary"]
                 score = selection_score(report["summary"])
-                if score > best_score:
+                # a tie keeps the later epoch: on a small dev set ties are common, and the later
+                # epoch has learned more at the same score
+                if score >= best_score:
+                    improved_epoch = epoch if score > best_score else improved_epoch
                     best_score, best_report, best_epoch = score, report, epoch
                     best_state = copy.deepcopy(network.state_dict())
             elif not run.data.selection:
-                best_epoch = epoch
+                best_epoch = improved_epoch = epoch
             history.append(entry)
             scores = entry.get("dev") or entry.get("selection")
             message = f"epoch {epoch}: loss {entry['train_loss']:.3f}" + (
@@ -349,10 +353,10 @@ class MultiTaskTrainer:
                 tqdm.write(message, file=sys.stderr)
             scored = "dev" in entry or "selection" in entry
             min_epochs = (self.schedule or {}).get("min_epochs", 1)
-            if c.patience and scored and epoch - best_epoch >= c.patience and min_epochs <= epoch < c.epochs:
+            if c.patience and scored and epoch - improved_epoch >= c.patience and min_epochs <= epoch < c.epochs:
                 entry["early_stop"] = True
                 self._say(f"early stop after epoch {epoch}: no better {'selection' if c.selection_file else 'dev'} "
-                          f"score for {c.patience} epochs (best: epoch {best_epoch})")
+                          f"score for {c.patience} epochs (kept: epoch {best_epoch})")
                 break
         if best_state is not None:
             network.load_state_dict(best_state)
