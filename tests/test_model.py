@@ -406,7 +406,8 @@ def test_label_smoothing_changes_the_classification_losses_only(tiny_base_model:
         run.network.eval()
         batch = run.features[:6]
         only_bio = [Features(f.text, f.encoding, -100, -100, f.bio, [], [], []) for f in batch]
-        losses[smoothing] = (float(trainer._step(run, batch, random.Random(0))),
-                             float(trainer._step(run, only_bio, random.Random(0))))
+        with torch.no_grad():
+            losses[smoothing] = (trainer._step(run, batch, random.Random(0)).item(),
+                                 trainer._step(run, only_bio, random.Random(0)).item())
     assert losses[0.0][0] != pytest.approx(losses[0.2][0])   # event, mode, stance, type: smoothed
     assert losses[0.0][1] == pytest.approx(losses[0.2][1])   # BIO tags: never smoothed
