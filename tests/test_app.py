@@ -171,3 +171,18 @@ def test_page_downloads_escape_formula_cells_and_keep_the_part_column(trained_mo
     row = next(csv.DictReader(open(csv_path, encoding="utf-8")))
     assert row["text"] == "'" + record["text"] and row["part"] == "1/2"
     assert json.loads(Path(jsonl_path).read_text())["text"] == record["text"]
+
+
+def test_a_broken_candidate_is_not_served_and_the_served_model_stays(trained_model: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "models" / "default"
+    shutil.copytree(trained_model, model_dir)
+    candidate = model_dir.parent / "default.candidate"
+    shutil.copytree(trained_model, candidate)
+    (candidate / "eventcoder.json").write_text("{not json", encoding="utf-8")
+    holder = ModelHolder(Predictor.from_pretrained(model_dir), model_dir)
+    before = holder.predictor
+    actions = PageActions(holder, tmp_path / "corrections.jsonl", None, max_chars=10_000)
+    actions.candidate = candidate
+    assert actions.serve_candidate().startswith("Not served:")
+    assert holder.predictor is before and json.loads((model_dir / "eventcoder.json").read_text())
+    assert not list(model_dir.parent.glob("default.previous-*"))
