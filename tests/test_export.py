@@ -131,3 +131,10 @@ def test_export_command_rewrites_both_graphs_and_checks_int8(trained_model: Path
     muls = [n.name for n in onnx.load(str(model / "model.int8.onnx")).graph.node if n.name.endswith("/smooth")]
     assert muls, "the int8 graph was quantized from the smoothed copy"
     assert json.loads((model / "eventcoder.json").read_text())["onnx"]["default"] == printed["default"]
+
+
+def test_metrics_are_scored_with_the_graph_the_model_serves(trained_model: Path) -> None:
+    metadata = json.loads((trained_model / "eventcoder.json").read_text())
+    metrics = json.loads((trained_model / "metrics.json").read_text())
+    kind = "int8" if metadata["onnx"]["default"] == metadata["onnx"].get("int8") else "fp32"
+    assert metrics["scored_with"] == f"onnx {kind}" and metrics["onnx"]["default"] == kind

@@ -108,7 +108,7 @@ def _read_parquet_table(path: Path) -> Any:
 def _dataset_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a `datasets` folder; a DatasetDict folder names its splits in the error."""
     if not (path / "dataset_info.json").is_file() and not (path / "state.json").is_file():
-        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file()) if path.is_dir() else []
+        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
         hint = f": give one split's folder, e.g. {path / splits[0]}" if splits else \
             " (expected a folder written by datasets' save_to_disk)"
         raise DataError(path, 0, "file", f"is a folder, not one dataset{hint}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import logging
@@ -415,13 +416,8 @@ class MultiTaskTrainer:
                 outputs = network(**inputs)
             hidden, pooled, event_logits, mode_logits, bio_logits = outputs
             loss = torch.zeros((), dtype=torch.float32)
-            smoothing = self.config.label_smoothing
-
-            def ce(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-                """Cross-entropy with the config's label smoothing (sentence and span heads)."""
-                return torch.nn.functional.cross_entropy(logits, targets, ignore_index=ignore_index,
-                                                         label_smoothing=smoothing)
-
+            # sentence and span heads: the config's label smoothing
+            ce = functools.partial(torch.nn.functional.cross_entropy, label_smoothing=self.config.label_smoothing)
             token_ce = torch.nn.functional.cross_entropy  # BIO tags: no smoothing (it blurs span edges)
             event_targets = torch.tensor([f.event for f in batch])
             if (event_targets != IGNORE_INDEX).any():
@@ -512,14 +508,15 @@ class MultiTaskTrainer:
         state = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
         save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
         run.hf_tokenizer.save_pretrained(str(directory))
-        served, served_name, served_dev, onnx_report = self._predictor(run), "torch", None, {}
+        served_dev, onnx_report = None, {}
         if c.export_onnx:
             choice = export_and_choose(
                 network, directory, metadata, calibration_texts=[f.text for f in run.features[: c.calibration_sentences]],
                 dev_records=run.data.dev, quantize=c.quantize, smoothing_alpha=c.int8_smoothing_alpha)
             metadata.onnx, onnx_report, served_dev = choice.files, choice.report, choice.dev_report
-            served = choice.predictor or served
-            served_name = f"onnx {choice.report.get('default', 'fp32')}" if choice.predictor else served_name
+            served, served_name = choice.predictor, f"onnx {choice.kind}"
+        else:
+            served, served_name = self._predictor(run), "torch"
         metrics = self._final_metrics(run, fit, train_seconds, served, served_name, served_dev)
         if onnx_report:
             metrics["onnx"] = onnx_report
@@ -532,9 +529,10 @@ class MultiTaskTrainer:
 
 class ExportChoice(NamedTuple):
     files: dict[str, str]                  # graph files by kind, "default" among them
-    report: dict[str, Any]                 # the measurements behind the choice (empty without a dev set)
-    dev_report: dict[str, Any] | None      # dev scored with the default graph (None without a dev set)
-    predictor: Predictor | None            # on the default graph
+    kind: str                              # the default graph's kind: "int8" or "fp32"
+    report: dict[str, Any]                 # the int8-vs-fp32 measurements behind the choice (empty without them)
+    dev_report: dict[str, Any] | None      # dev scored with the default graph (None when not scored)
+    predictor: Predictor                   # on the default graph
 
 
 def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: ModelMetadata,
@@ -550,10 +548,13 @@ def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: Mod
     files = export_onnx(network, directory, quantize=quantize, calibration=calibration,
                         smoothing_alpha=smoothing_alpha)
     heads = head_weights_numpy(network)
-    predictors = {kind: Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
-                  for kind in ("fp32", "int8") if kind in files}
+
+    def predictor(kind: str) -> Predictor:
+        return Predictor(metadata, tokenizer, OnnxBackend(directory / files[kind]), heads)
+
     if "int8" in files and dev_records:
-        reports = {kind: evaluate_predictor(predictor, dev_records) for kind, predictor in predictors.items()}
+        predictors = {kind: predictor(kind) for kind in ("fp32", "int8")}
+        reports = {kind: evaluate_predictor(predictors[kind], dev_records) for kind in predictors}
         # The int8 graph's quantization is static (scales are constants of the graph) and its pooling
         # sums in a fixed order, so each dev sentence's outputs, hence these figures and the choice, do
         # not depend on how the dev set is batched or on the thread count. Across CPUs the integer
@@ -566,10 +567,10 @@ def export_and_choose(network: EventCoderNetwork, directory: Path, metadata: Mod
         report = {"dev_fp32": reports["fp32"]["summary"], "dev_int8": reports["int8"]["summary"], "int8_loss": losses,
                   "default": choice, "int8_smoothing_alpha": smoothing_alpha if calibration else 0.0,
                   "dev_sentences": len(dev_records)}
-        return ExportChoice(files, report, reports[choice], predictors[choice])
-    default = "int8" if "int8" in files else "fp32"
-    files["default"] = files[default]
-    return ExportChoice(files, {"default": default} if dev_records else {}, None, predictors.get(default))
+        return ExportChoice(files, choice, report, reports[choice], predictors[choice])
+    kind = "int8" if "int8" in files else "fp32"
+    files["default"] = files[kind]
+    return ExportChoice(files, kind, {}, None, predictor(kind))
 
 
 def pair_examples(batch: Sequence[Features], rng: random.Random, practice_fraction: float,
