@@ -44,10 +44,18 @@ class EventCoderNetwork(nn.Module):
                 self.heads[name] = nn.Linear(2 * hidden, head_sizes[name])
 
     @classmethod
-    def from_base(cls, base_model: str, head_sizes: dict[str, int], dropout: float = 0.1) -> "EventCoderNetwork":
-        """A fresh network on a pretrained encoder directory (heads randomly initialised)."""
+    def from_base(cls, base_model: str, head_sizes: dict[str, int], dropout: float = 0.1,
+                  layers: int = 0) -> "EventCoderNetwork":
+        """A fresh network on a pretrained encoder directory (heads randomly initialised); with `layers`
+        > 0 only the encoder's lowest `layers` layers are kept (the saved config says how many)."""
+        shape: dict[str, Any] = {}
+        if layers:
+            available = AutoConfig.from_pretrained(base_model).num_hidden_layers
+            if layers > available:
+                raise ValueError(f"encoder_layers={layers}: {base_model} has only {available} layers")
+            shape["num_hidden_layers"] = layers
         # safetensors only: a pytorch_model.bin is a pickle, and unpickling can run code
-        encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False, use_safetensors=True)
+        encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False, use_safetensors=True, **shape)
         return cls(encoder, head_sizes, dropout)
 
     @classmethod

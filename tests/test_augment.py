@@ -1,10 +1,11 @@
-"""Actor-name swapping keeps every label on its span and changes only the names."""
+"""Augmentation: actor-name swapping keeps every label on its span and changes only the names; sentence
+mixing keeps the labels of the sentence and makes the background's actors OTHER."""
 
 from __future__ import annotations
 
 import random
 
-from eventcoder.training.augment import name_pool, swap_actor_names
+from eventcoder.training.augment import background_pool, name_pool, swap_actor_names, with_background
 from eventcoder.training.data import Actor, LabeledSentence, StanceLabel
 
 
@@ -52,3 +53,23 @@ def test_lowercase_spans_and_pronouns_stay_and_a_sentence_without_names_gives_no
     assert swapped.actor_text(swapped.actors[1]) == "she"
     kenya_only = {"GOV": [("Kenya", "KEN")]}
     assert swap_actor_names(RECORDS[1], kenya_only, random.Random(0)) is None
+
+
+def test_a_sentence_mixed_with_background_keeps_its_labels_on_the_moved_spans() -> None:
+    background = LabeledSentence("The Kenyan capital hosted the regional summit in 2019.", "NONE", "",
+                                 [Actor(4, 10, "INITIATOR", "GOV", "KEN")], [StanceLabel("Kenyan", "FAVOR"),
+                                                                             StanceLabel("Belarus", "FAVOR")], "t.jsonl:9")
+    assert background_pool(RECORDS + [background]) == [background]
+    record = RECORDS[0]
+    for before in (True, False):
+        mixed = with_background(record, background, before=before)
+        assert (mixed.event_type, mixed.mode) == (record.event_type, record.mode)
+        first, second = (background, record) if before else (record, background)
+        assert mixed.text == first.text + " " + second.text
+        own = [a for a in mixed.actors if mixed.actor_text(a) != "Kenyan"]
+        assert [(mixed.actor_text(a), a.role, a.type, a.country) for a in own] == \
+            [(record.actor_text(a), a.role, a.type, a.country) for a in record.actors]
+        [other] = [a for a in mixed.actors if mixed.actor_text(a) == "Kenyan"]
+        assert other.role == "OTHER" and other.type == "GOV"   # takes part in no event of the input
+        # the record's own stance wins where both name a target; the background's other stances stay
+        assert [(s.target, s.stance) for s in mixed.stance] == [("Belarus", "AGAINST"), ("Kenyan", "FAVOR")]

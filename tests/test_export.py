@@ -102,6 +102,16 @@ def test_the_default_graph_is_int8_only_within_a_point() -> None:
     assert choice == "fp32" and losses == {"event_type_macro_f1": -0.01, "mode_macro_f1": 0.015}
 
 
+def test_a_macro_f1_loss_without_fewer_right_answers_does_not_cost_int8() -> None:
+    fp32 = {"mode_macro_f1": 0.80, "mode_accuracy": 0.900, "stance_macro_f1": 0.85, "stance_accuracy": 0.90}
+    rare_labels_moved = {"mode_macro_f1": 0.785, "mode_accuracy": 0.898, "stance_macro_f1": 0.85, "stance_accuracy": 0.90}
+    assert choose_default_onnx(fp32, rare_labels_moved)[0] == "int8"
+    fewer_right = {**rare_labels_moved, "mode_accuracy": 0.894}   # half a point fewer right: the macro loss counts
+    assert choose_default_onnx(fp32, fewer_right)[0] == "fp32"
+    accuracy_lost = {**fp32, "stance_accuracy": 0.88}   # an accuracy loss over a point counts on its own
+    assert choose_default_onnx(fp32, accuracy_lost)[0] == "fp32"
+
+
 def test_training_records_the_int8_check(trained_model: Path) -> None:
     report = json.loads((trained_model / "metrics.json").read_text())["onnx"]
     assert report["int8_smoothing_alpha"] == 0.8 and report["default"] in {"fp32", "int8"}

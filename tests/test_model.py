@@ -366,24 +366,26 @@ def test_cached_frozen_layers_give_the_loss_of_running_them(tiny_base_model: Pat
     assert run.network.heads["event_type"].weight.grad is not None
 
 
-def test_swapped_names_give_new_features_with_their_own_cached_states(tiny_base_model: Path,
-                                                                      tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+def test_augmented_sentences_give_new_features_with_their_own_cached_states(tiny_base_model: Path,
+                                                                           tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
     import random
 
-    from eventcoder.training.augment import name_pool
+    from eventcoder.training.augment import background_pool, name_pool
     from eventcoder.training.trainer import MultiTaskTrainer, train_from_config
 
     config = tiny_config(tiny_base_model, tiny_corpus, tmp_path / "m", freeze_lower_layers=1, swap_actor_names=1.0,
-                         epochs=2, export_onnx=False)
+                         mix_background=0.5, epochs=2, export_onnx=False)
     trainer = MultiTaskTrainer(config, progress=False)
     run = trainer._build(trainer.load_data(), str(tiny_base_model))
     trainer._cache_frozen_states(run.network, run.features)
-    names = name_pool(run.data.train)
-    assert names
-    features = trainer._with_swapped_names(run, names, random.Random(0), cached=True)
+    names, backgrounds = name_pool(run.data.train), background_pool(run.data.train)
+    assert names and backgrounds
+    features = trainer._augmented(run, names, backgrounds, random.Random(0), cached=True)
     changed = [(old, new) for old, new in zip(run.features, features) if old is not new]
     assert changed and all(new.text != old.text for old, new in changed)
     assert all(new.frozen_states is not None and new.frozen_states.shape[0] == len(new.encoding.ids) for _, new in changed)
+    mixed = [(old, new) for old, new in changed if any(b.text in new.text and b.text != new.text for b in backgrounds)]
+    assert mixed and all(new.event == old.event and new.mode == old.mode for old, new in mixed)  # the sentence's labels
     result = train_from_config(config, progress=False)
     assert result.metrics["best_epoch"] in (1, 2)
 

@@ -1,6 +1,11 @@
-"""Actor-name swapping: a training sentence's named actors replaced by other names of the same actor
-type from the training set, so that a name (a country, a group) cannot stand in for the event, the role
-or the stance. Labels move with the spans; the event type and mode are unchanged."""
+"""Training-time augmentation of labeled sentences (each kept only where it measured better: see
+benchmarks/README.md, "Training levers measured").
+
+- Actor-name swapping: a training sentence's named actors replaced by other names of the same actor
+  type from the training set, so that a name (a country, a group) cannot stand in for the event, the
+  role or the stance. Labels move with the spans; the event type and mode are unchanged.
+- Sentence mixing: a training sentence joined with a sentence that reports no event (NONE), before or
+  after it, so that the model learns longer inputs whose main event sits beside background text."""
 
 from __future__ import annotations
 
@@ -66,3 +71,29 @@ def swap_actor_names(record: LabeledSentence, pool: NamePool, rng: random.Random
     stance = None if record.stance is None else [
         StanceLabel(chosen[s.target][0] if s.target in chosen else s.target, s.stance) for s in record.stance]
     return replace(record, text="".join(pieces), actors=moved, stance=stance, source=f"{record.source} (names swapped)")
+
+
+def with_background(record: LabeledSentence, background: LabeledSentence, before: bool) -> LabeledSentence:
+    """`record` joined with `background` (a NONE sentence) into one input, `background` first when
+    `before`. The event type and mode are the record's; its actors, roles and stance keep their labels
+    (offsets moved); the background's actors take part in no event of the input, so they are OTHER."""
+    first, second = (background, record) if before else (record, background)
+    shift = len(first.text) + 1
+    moved = {id(first): 0, id(second): shift}
+
+    def actors_of(r: LabeledSentence) -> list[Actor]:
+        offset = moved[id(r)]
+        role = None if r is record else "OTHER"
+        return [replace(a, start=a.start + offset, end=a.end + offset, role=role or a.role) for a in r.actors or []]
+
+    actors = None if record.actors is None else actors_of(first) + actors_of(second)
+    own_targets = {entry.target for entry in record.stance or []}
+    stance = None if record.stance is None else list(record.stance) + [
+        entry for entry in background.stance or [] if entry.target not in own_targets]
+    return replace(record, text=f"{first.text} {second.text}", actors=actors, stance=stance,
+                   source=f"{record.source} (with {background.source} {'before' if before else 'after'})")
+
+
+def background_pool(records: Sequence[LabeledSentence], none_label: str = "NONE") -> list[LabeledSentence]:
+    """The training sentences that report no event: the partners of sentence mixing."""
+    return [r for r in records if r.event_type == none_label]

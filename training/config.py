@@ -104,12 +104,17 @@ class TrainConfig(_Strict):
     freeze_word_embeddings: bool = False
     # the embeddings and this many lower encoder layers are not trained: their backward pass is skipped
     freeze_lower_layers: int = Field(0, ge=0, le=48)
+    # keep only this many lowest layers of the base encoder (0: all); fewer layers train and score faster
+    encoder_layers: int = Field(0, ge=0, le=48)
     # frozen layers run once over the training set (in eval mode, without dropout) and each step
     # starts above them; false runs them every step as before
     cache_frozen_layers: bool = True
     # each epoch, this share of training sentences has its named actors swapped for other names of the
     # same actor type (training/augment.py), so that names cannot predict labels
     swap_actor_names: float = Field(0.0, ge=0, le=1)
+    # each epoch, this share of training sentences is joined with a NONE sentence of the training set
+    # (before or after it) into one longer input with the same labels (training/augment.py)
+    mix_background: float = Field(0.0, ge=0, le=1)
     # label smoothing of the event, mode, stance and actor-type losses (not of the BIO tags)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     # the epoch kept is chosen on this labeled file (e.g. the challenge suite's select half), else on dev

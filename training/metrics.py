@@ -183,8 +183,9 @@ def summarize(report: dict[str, Any]) -> dict[str, float]:
     for head in ("event_type", "mode", "stance", "stance_targets", "actor_type"):
         if head in report:
             summary[f"{head}_macro_f1"] = round(report[head]["macro_f1"], 4)
-    if "event_type" in report:
-        summary["event_type_accuracy"] = round(report["event_type"]["accuracy"], 4)
+    for head in ("event_type", "mode", "stance", "actor_type"):
+        if head in report:
+            summary[f"{head}_accuracy"] = round(report[head]["accuracy"], 4)
     if "actors" in report:
         summary["actors_micro_f1"] = round(report["actors"]["micro"]["f1"], 4)
         summary["actors_iou50_f1"] = round(report["actors"]["overlap_iou50"]["f1"], 4)

@@ -31,7 +31,7 @@ from eventcoder.model.tokenization import (
     IGNORE_INDEX, align_bio_labels, bio_label_names, char_span_to_tokens, configure_tokenizer, first_sequence_span,
     load_tokenizer, pad_batch,
 )
-from eventcoder.training.augment import NamePool, name_pool, swap_actor_names
+from eventcoder.training.augment import NamePool, background_pool, name_pool, swap_actor_names, with_background
 from eventcoder.training.config import TrainConfig, resolve_base_model
 from eventcoder.training.precision import choose_precision
 from eventcoder.training.data import (
@@ -273,7 +273,7 @@ class MultiTaskTrainer:
             self._say(f"starting from {c.init_from}: its encoder, and the heads {', '.join(copied) or '(none)'} "
                       "(same labels); the other heads start fresh")
         else:
-            network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout)
+            network = EventCoderNetwork.from_base(base_dir, head_sizes(maps), dropout=c.dropout, layers=c.encoder_layers)
         # the build stamp tells a retrained model from the one before it in every prediction record
         version = f"{c.version}+{time.strftime('%Y%m%d.%H%M%S')}"
         metadata = ModelMetadata(name=c.name, version=version, max_length=c.max_length, label_maps=maps,
@@ -308,13 +308,15 @@ class MultiTaskTrainer:
         if cached:
             self._cache_frozen_states(network, run.features)
         names = name_pool(run.data.train) if c.swap_actor_names > 0 else {}
-        swap_rng = random.Random(c.seed + 1)  # its own stream: the batch order does not depend on it
+        backgrounds = background_pool(run.data.train) if c.mix_background > 0 else []
+        augment_rng = random.Random(c.seed + 1)  # its own stream: the batch order does not depend on it
         for epoch in range(1, c.epochs + 1):
             network.train()
             if cached:
                 frozen_modules(network, c.freeze_lower_layers).eval()  # no dropout: their outputs are the cache
             epoch_started = time.perf_counter()
-            features = self._with_swapped_names(run, names, swap_rng, cached) if names else run.features
+            features = self._augmented(run, names, backgrounds, augment_rng, cached) if names or backgrounds \
+                else run.features
             batches = length_bucketed_batches([len(f.encoding.ids) for f in features], c.batch_size, rng)
             bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress, unit="batch")
             losses: list[float] = []
@@ -445,17 +447,27 @@ class MultiTaskTrainer:
                 loss = loss + weights.get(STANCE_HEAD, 1.0) * pair_loss
         return loss
 
-    def _with_swapped_names(self, run: _Run, names: NamePool, rng: random.Random, cached: bool) -> list[Features]:
-        """This epoch's training features: each sentence, with probability `swap_actor_names`, with its
-        named actors swapped for other names of their type (training/augment.py)."""
+    def _augmented(self, run: _Run, names: NamePool, backgrounds: Sequence[LabeledSentence], rng: random.Random,
+                   cached: bool) -> list[Features]:
+        """This epoch's training features (training/augment.py): each sentence, with probability
+        `swap_actor_names`, with its named actors swapped for other names of their type; then, with
+        probability `mix_background`, joined with a NONE sentence before or after it (skipped where
+        the joined input would not fit the model's window)."""
+        c = self.config
         features = list(run.features)
         fresh: list[Features] = []
         for index, record in enumerate(run.data.train):
-            if rng.random() < self.config.swap_actor_names:
-                swapped = swap_actor_names(record, names, rng)
-                if swapped is not None:
-                    features[index] = make_features(swapped, run.tokenizer, run.maps)
-                    fresh.append(features[index])
+            changed = record
+            if names and rng.random() < c.swap_actor_names:
+                changed = swap_actor_names(record, names, rng) or record
+            if backgrounds and rng.random() < c.mix_background:
+                background = rng.choice(backgrounds)
+                mixed = with_background(changed, background, before=rng.random() < 0.5)
+                if background is not record and len(run.tokenizer.encode(mixed.text).ids) < c.max_length:
+                    changed = mixed
+            if changed is not record:
+                features[index] = make_features(changed, run.tokenizer, run.maps)
+                fresh.append(features[index])
         if cached and fresh:
             self._cache_frozen_states(run.network, fresh)
         return features
