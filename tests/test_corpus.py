@@ -71,7 +71,7 @@ def test_few_near_duplicates(corpus: dict[str, list[dict]]) -> None:
     openings = Counter(opening(r["text"]) for r in everything)
     shared = sum(c for c in openings.values() if c > 1)
     assert shared / len(everything) < 0.10
-def test_round2_blocks_never_straddle_splits(tmp_path: Path) -> None:
+def test_minimal_pair_blocks_never_straddle_splits(tmp_path: Path) -> None:
     assert authoring_main(["build", "--output-dir", str(tmp_path)]) == 0
     where: dict[str, set[str]] = {}
     for name in ("train", "dev", "test"):

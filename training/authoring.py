@@ -29,7 +29,7 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "data"
 _MARKUP = re.compile(r"\[([^\[\]]+)\]\(([^()]*)\)")
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
 _CAPABILITY = re.compile(r"^##\s*capability:\s*([\w-]+)\s*$")
-ROUND2_DIR = "round2"
+ROUND_DIRS = "round*"   # round 2 onward: data/authoring/round2/, round3/, ... each split by block
 
 
 class AuthoringError(ValueError):
@@ -277,16 +277,18 @@ def load_authoring_dir(directory: Path, schema: Schema, recursive: bool = False
 def build_splits(authoring_dir: Path, schema: Schema, seed: int, dev: float, test: float
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[AuthoringError]]:
     """Round 1 (`authoring_dir/*.txt`) split by sentence as it always was, so its test split stays the
-    one earlier figures were measured on; round 2 (`authoring_dir/round2/*.txt`) split by block.
-    Each split lists round 1 first."""
+    one earlier figures were measured on; each later round (`authoring_dir/round2/*.txt`, `round3/`, ...)
+    split by block on its own, so adding a round leaves the earlier rounds' splits as they were.
+    Each split lists round 1 first, then the rounds in order."""
     first, errors = load_authoring_dir(authoring_dir, schema)
-    second, more = load_authoring_dir(authoring_dir / ROUND2_DIR, schema) if (authoring_dir / ROUND2_DIR).is_dir() \
-        else ([], [])
     splits = stratified_split(first, seed, dev, test)
-    if second:
-        for name, part in block_split(second, seed, dev, test).items():
-            splits[name].extend(part)
-    return splits, errors + more
+    for round_dir in sorted(p for p in authoring_dir.glob(ROUND_DIRS) if p.is_dir()):
+        records, more = load_authoring_dir(round_dir, schema)
+        errors.extend(more)
+        if records:
+            for name, part in block_split(records, seed, dev, test).items():
+                splits[name].extend(part)
+    return splits, errors
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
