@@ -413,3 +413,18 @@ def test_label_smoothing_changes_the_classification_losses_only(tiny_base_model:
                                  trainer._step(run, only_bio, random.Random(0)).item())
     assert losses[0.0][0] != pytest.approx(losses[0.2][0])   # event, mode, stance, type: smoothed
     assert losses[0.0][1] == pytest.approx(losses[0.2][1])   # BIO tags: never smoothed
+
+
+def test_encoder_layers_keeps_the_lowest_layers_with_their_pretrained_weights(tiny_base_model: Path) -> None:
+    import torch
+
+    from eventcoder.model.network import EventCoderNetwork
+
+    full = EventCoderNetwork.from_base(str(tiny_base_model), {"event_type": 3})
+    cut = EventCoderNetwork.from_base(str(tiny_base_model), {"event_type": 3}, layers=1)
+    assert len(full.encoder_blocks()) == 2 and len(cut.encoder_blocks()) == 1
+    assert cut.encoder.config.num_hidden_layers == 1   # saved with the model: it loads with one layer
+    kept, original = cut.encoder.state_dict(), full.encoder.state_dict()
+    assert all(torch.equal(kept[name], original[name]) for name in kept)
+    with pytest.raises(ValueError, match="has only 2 layers"):
+        EventCoderNetwork.from_base(str(tiny_base_model), {"event_type": 3}, layers=3)
