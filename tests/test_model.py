@@ -428,3 +428,27 @@ def test_encoder_layers_keeps_the_lowest_layers_with_their_pretrained_weights(ti
     assert all(torch.equal(kept[name], original[name]) for name in kept)
     with pytest.raises(ValueError, match="has only 2 layers"):
         EventCoderNetwork.from_base(str(tiny_base_model), {"event_type": 3}, layers=3)
+
+
+def test_first_epoch_frozen_layers_update_only_from_the_second_epoch(tiny_base_model: Path,
+                                                                     tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    import random
+
+    from eventcoder.training.trainer import MultiTaskTrainer
+
+    config = tiny_config(tiny_base_model, tiny_corpus, tmp_path / "m", freeze_lower_layers=0,
+                         first_epoch_frozen_layers=1, export_onnx=False)
+    trainer = MultiTaskTrainer(config, progress=False)
+    run = trainer._build(trainer.load_data(), str(tiny_base_model))
+    held = trainer._hold_for_first_epoch(run.network)
+    lowest, upper = run.network.encoder_blocks()[0], run.network.encoder_blocks()[1]
+    assert held == list(lowest.parameters()) and not any(p.requires_grad for p in lowest.parameters())
+    loss = trainer._step(run, run.features[:4], random.Random(0))
+    loss.backward()
+    assert all(p.grad is None for p in lowest.parameters())      # no backward pass through it this epoch
+    assert any(p.grad is not None for p in upper.parameters())
+    for parameter in held:
+        parameter.requires_grad_(True)
+    no_op = MultiTaskTrainer(config.override(first_epoch_frozen_layers=0), progress=False)
+    assert no_op._hold_for_first_epoch(run.network) == []
+    assert all(p.requires_grad for p in lowest.parameters())

@@ -104,6 +104,9 @@ class TrainConfig(_Strict):
     freeze_word_embeddings: bool = False
     # the embeddings and this many lower encoder layers are not trained: their backward pass is skipped
     freeze_lower_layers: int = Field(0, ge=0, le=48)
+    # in the first epoch only, this many lowest layers (more than freeze_lower_layers) take no update:
+    # their backward pass is skipped for that epoch (0: off)
+    first_epoch_frozen_layers: int = Field(0, ge=0, le=48)
     # keep only this many lowest layers of the base encoder (0: all); fewer layers train and score faster
     encoder_layers: int = Field(0, ge=0, le=48)
     # frozen layers run once over the training set (in eval mode, without dropout) and each step

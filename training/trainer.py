@@ -314,6 +314,7 @@ class MultiTaskTrainer:
             network.train()
             if cached:
                 frozen_modules(network, c.freeze_lower_layers).eval()  # no dropout: their outputs are the cache
+            held = self._hold_for_first_epoch(network) if epoch == 1 else []
             epoch_started = time.perf_counter()
             features = self._augmented(run, names, backgrounds, augment_rng, cached) if names or backgrounds \
                 else run.features
@@ -332,6 +333,8 @@ class MultiTaskTrainer:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
                 if self.callback:
                     self.callback(step / total_steps * 0.95, f"epoch {epoch}/{c.epochs}, loss {np.mean(losses[-50:]):.3f}")
+            for parameter in held:
+                parameter.requires_grad_(True)
             entry: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0,
                                      "seconds": round(time.perf_counter() - epoch_started, 1)}
             scored_now = not c.evaluate_epochs or epoch in c.evaluate_epochs or epoch == c.epochs
@@ -446,6 +449,18 @@ class MultiTaskTrainer:
             if pair_loss is not None:
                 loss = loss + weights.get(STANCE_HEAD, 1.0) * pair_loss
         return loss
+
+    def _hold_for_first_epoch(self, network: EventCoderNetwork) -> list[torch.nn.Parameter]:
+        """With `first_epoch_frozen_layers`, the layers above the frozen ones up to that count take no
+        update in the first epoch (no backward pass through them); returns their parameters, to be
+        released after the epoch."""
+        layers, frozen = self.config.first_epoch_frozen_layers, self.config.freeze_lower_layers
+        if layers <= frozen:
+            return []
+        held = [p for block in network.encoder_blocks()[frozen:layers] for p in block.parameters() if p.requires_grad]
+        for parameter in held:
+            parameter.requires_grad_(False)
+        return held
 
     def _augmented(self, run: _Run, names: NamePool, backgrounds: Sequence[LabeledSentence], rng: random.Random,
                    cached: bool) -> list[Features]:
