@@ -78,15 +78,12 @@ def with_background(record: LabeledSentence, background: LabeledSentence, before
     `before`. The event type and mode are the record's; its actors, roles and stance keep their labels
     (offsets moved); the background's actors take part in no event of the input, so they are OTHER."""
     first, second = (background, record) if before else (record, background)
-    shift = len(first.text) + 1
-    moved = {id(first): 0, id(second): shift}
 
-    def actors_of(r: LabeledSentence) -> list[Actor]:
-        offset = moved[id(r)]
-        role = None if r is record else "OTHER"
-        return [replace(a, start=a.start + offset, end=a.end + offset, role=role or a.role) for a in r.actors or []]
+    def placed(r: LabeledSentence, offset: int) -> list[Actor]:
+        return [replace(a, start=a.start + offset, end=a.end + offset, role=a.role if r is record else "OTHER")
+                for a in r.actors or []]
 
-    actors = None if record.actors is None else actors_of(first) + actors_of(second)
+    actors = None if record.actors is None else placed(first, 0) + placed(second, len(first.text) + 1)
     own_targets = {entry.target for entry in record.stance or []}
     stance = None if record.stance is None else list(record.stance) + [
         entry for entry in background.stance or [] if entry.target not in own_targets]

@@ -475,14 +475,19 @@ class MultiTaskTrainer:
             changed = record
             if names and rng.random() < c.swap_actor_names:
                 changed = swap_actor_names(record, names, rng) or record
+            new: Features | None = None
             if backgrounds and rng.random() < c.mix_background:
                 background = rng.choice(backgrounds)
                 mixed = with_background(changed, background, before=rng.random() < 0.5)
-                if background is not record and len(run.tokenizer.encode(mixed.text).ids) < c.max_length:
-                    changed = mixed
-            if changed is not record:
-                features[index] = make_features(changed, run.tokenizer, run.maps)
-                fresh.append(features[index])
+                if background is not record:
+                    new = make_features(mixed, run.tokenizer, run.maps)
+                    if len(new.encoding.ids) >= c.max_length:  # cut by the window: keep the sentence unmixed
+                        new = None
+            if new is None and changed is not record:
+                new = make_features(changed, run.tokenizer, run.maps)
+            if new is not None:
+                features[index] = new
+                fresh.append(new)
         if cached and fresh:
             self._cache_frozen_states(run.network, fresh)
         return features
