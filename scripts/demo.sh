@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh checkout to the web page: install, build the default model if it is
-# missing (a few minutes on 2 CPU cores), start the demo on http://127.0.0.1:7860.
+# missing (about 10 minutes on a 2-core AVX2-only CPU, see README "Figures"), start the demo on
+# http://127.0.0.1:7860.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
